@@ -1,0 +1,553 @@
+"""Consumer-side checks of a reusable SavedModel: where exports are verified.
+
+This file deliberately imports nothing from this repository: the export
+drivers run it in a fresh process (`python -I checks.py ...`) so that the
+SavedModel is loaded exactly as a consumer would load it, with only
+TensorFlow, TF Hub and tf_keras available.
+
+    python -I official/hub_export/checks.py --saved_model=DIR \
+        --spec=spec.json --cases=cases.npz --output=result.json
+
+`spec.json` is `ExportSpec.to_json()`; `cases.npz` holds sample inputs and the
+in-memory source model's outputs for them (written by `verify.py`). Each check
+yields a line `PASS|WARN|FAIL name: value`; any FAIL fails the export.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+PASS, WARN, FAIL = 'PASS', 'WARN', 'FAIL'
+
+
+# --------------------------------------------------------------------------
+# Nested structures <-> flat arrays (the cases file format).
+
+def flatten(x, prefix=''):
+  """Returns (structure, {path: np.ndarray}) for dicts/lists/tensors."""
+  arrays = {}
+  def rec(v, path):
+    if isinstance(v, dict):
+      return {'dict': {k: rec(v[k], f'{path}/{k}') for k in sorted(v)}}
+    if isinstance(v, (list, tuple)):
+      return {'list': [rec(e, f'{path}/{i}') for i, e in enumerate(v)]}
+    if isinstance(v, tf.RaggedTensor):
+      arrays[path + '#values'] = np.asarray(v.flat_values)
+      splits = v.nested_row_splits
+      for i, s in enumerate(splits):
+        arrays[f'{path}#splits{i}'] = np.asarray(s)
+      return {'ragged': path, 'ragged_rank': len(splits)}
+    arrays[path] = np.asarray(v)
+    return {'leaf': path}
+  return rec(x, prefix), arrays
+
+
+def unflatten(structure, arrays, to_tensor=True):
+  def rec(s):
+    if 'dict' in s:
+      return {k: rec(v) for k, v in s['dict'].items()}
+    if 'list' in s:
+      return [rec(v) for v in s['list']]
+    if 'ragged' in s:
+      p = s['ragged']
+      splits = [arrays[f'{p}#splits{i}'] for i in range(s['ragged_rank'])]
+      return tf.RaggedTensor.from_nested_row_splits(arrays[p + '#values'],
+                                                    splits)
+    a = arrays[s['leaf']]
+    return tf.constant(a) if to_tensor else a
+  return rec(structure)
+
+
+def leaves(x, path=''):
+  """(path, value) pairs of a nested output."""
+  if isinstance(x, dict):
+    for k in sorted(x):
+      yield from leaves(x[k], f'{path}/{k}' if path else k)
+  elif isinstance(x, (list, tuple)):
+    for i, v in enumerate(x):
+      yield from leaves(v, f'{path}/{i}')
+  else:
+    yield path, x
+
+
+# --------------------------------------------------------------------------
+
+class Report:
+  """Collects check results."""
+
+  def __init__(self):
+    self.checks = []
+
+  def add(self, status, name, value='', detail=''):
+    self.checks.append({'status': status, 'name': name, 'value': value,
+                        'detail': detail})
+
+  def ok(self, cond, name, value='', detail='', fail=FAIL):
+    self.add(PASS if cond else fail, name, value, detail)
+    return cond
+
+  def guard(self, name, fn):
+    """Runs fn(); an exception becomes a FAIL line."""
+    try:
+      return fn()
+    except Exception as e:  # pylint: disable=broad-except
+      msg = str(e).strip().splitlines()
+      self.add(FAIL, name, type(e).__name__,
+               (msg[0] if msg else '')[:300])
+      return None
+
+  @property
+  def failed(self):
+    return [c for c in self.checks if c['status'] == FAIL]
+
+  def lines(self):
+    for c in self.checks:
+      s = f"{c['status']} {c['name']}"
+      if c['value'] != '':
+        s += f": {c['value']}"
+      if c['detail']:
+        s += f" ({c['detail']})"
+      yield s
+
+
+def _call(obj, inputs, training, spec, kwargs=None):
+  kwargs = dict(kwargs or {})
+  if spec.get('training_arg', True):
+    return obj(inputs, training=training, **kwargs)
+  return obj(inputs, **kwargs)
+
+
+def _float_leaves(out):
+  return [(p, v) for p, v in leaves(out)
+          if isinstance(v, tf.Tensor) and v.dtype.is_floating]
+
+
+def _diff(a, b):
+  a = np.asarray(a, np.float64)
+  b = np.asarray(b, np.float64)
+  if a.shape != b.shape:
+    return math.inf, math.inf, f'shape {list(a.shape)} vs {list(b.shape)}'
+  if a.size == 0:
+    return 0.0, 0.0, ''
+  d = np.abs(a - b)
+  mx = float(d.max())
+  rel = float((d / np.maximum(np.abs(b), 1e-6)).max())
+  return mx, rel, ''
+
+
+def _loss_weights(out, seed=0):
+  rng = np.random.RandomState(seed)
+  return [(p, tf.constant(rng.normal(size=v.shape.as_list()).astype(
+      v.dtype.as_numpy_dtype))) for p, v in _float_leaves(out)]
+
+
+def _projection_loss(out, weights):
+  flat = dict(_float_leaves(out))
+  return tf.add_n([tf.reduce_sum(tf.cast(flat[p] * w, tf.float32))
+                   for p, w in weights])
+
+
+def check_object(r, obj, where, spec, cases):
+  """Reusable-API and numerical checks of one (sub-)object."""
+  trainable = spec.get('trainable', True)
+  has = lambda a: hasattr(obj, a)
+  r.ok(has('__call__'), f'{where}.__call__ exists')
+  if trainable:
+    for attr in ('variables', 'trainable_variables', 'regularization_losses'):
+      r.ok(has(attr), f'{where}.{attr} exists')
+  if not has('__call__') or not cases:
+    if not cases:
+      r.add(WARN, f'{where} sample calls', 'no sample inputs given')
+    return
+
+  # Both training traces exist.
+  first = cases[0]
+  if spec.get('training_arg', True):
+    for training in (False, True):
+      r.guard(f'{where}.__call__(training={training})',
+              lambda t=training: (_call(obj, first['inputs'], t, spec,
+                                        first['kwargs']),
+                                  r.add(PASS, f'{where}.__call__(training={t})',
+                                        'callable'))[1])
+  # Outputs equal the source model on every case (the shape sweep).
+  tolerances = {k: v['tolerance'] for k, v in spec['outputs'].items()}
+  kinds = {k: v['kind'] for k, v in spec['outputs'].items()}
+  worst = {}
+  for i, case in enumerate(cases):
+    out = r.guard(f'{where} case {i}', lambda c=case: _call(
+        obj, c['inputs'], False, spec, c['kwargs']))
+    if out is None:
+      continue
+    if not spec.get('returns_dict', True):
+      out = {next(iter(spec['outputs'])): out}
+    missing = [k for k in spec['outputs'] if not isinstance(out, dict)
+               or k not in out]
+    if missing:
+      r.add(FAIL, f'{where} outputs', f'missing keys {missing}',
+            f'got {sorted(out) if isinstance(out, dict) else type(out)}')
+      continue
+    want_out = case['expected']
+    if not spec.get('returns_dict', True):
+      want_out = {next(iter(spec['outputs'])): want_out}
+    expected = dict(leaves(want_out))
+    for path, value in leaves({k: out[k] for k in spec['outputs']}):
+      key = path.split('/')[0]
+      if path not in expected:
+        r.add(FAIL, f'{where} output {path}', 'not produced by the source')
+        continue
+      got = value.numpy() if hasattr(value, 'numpy') else np.asarray(value)
+      want = expected[path]
+      if kinds[key] == 'ids' or got.dtype.kind in 'iub':
+        same = got.shape == want.shape and np.array_equal(got, want)
+        mx, rel = (0.0, 0.0) if same else (math.inf, math.inf)
+        note = '' if same else f'ids differ (shape {list(got.shape)} vs {list(want.shape)})'
+      else:
+        mx, rel, note = _diff(got, want)
+      w = worst.setdefault(key, {'max_abs': 0.0, 'max_rel': 0.0, 'cases': 0,
+                                 'shapes': [], 'note': ''})
+      w['max_abs'] = max(w['max_abs'], mx)
+      w['max_rel'] = max(w['max_rel'], rel)
+      w['note'] = w['note'] or note
+      if path == key or path.endswith('/0'):
+        w['shapes'].append(list(got.shape))
+    for key in worst:
+      worst[key]['cases'] += 1
+  for key, w in worst.items():
+    tol = tolerances[key]
+    r.ok(w['max_abs'] <= tol, f'{where} output {key} equals source',
+         f"max abs diff {w['max_abs']:.3g}, max rel diff {w['max_rel']:.3g} "
+         f"(tolerance {tol:g}) over {w['cases']} inputs, shapes "
+         f"{_short_shapes(w['shapes'])}", w['note'])
+
+  out0 = r.guard(f'{where} determinism', lambda: (
+      _call(obj, first['inputs'], False, spec, first['kwargs']),
+      _call(obj, first['inputs'], False, spec, first['kwargs'])))
+  if out0 is not None:
+    a, b = out0
+    same = all(np.array_equal(np.asarray(x), np.asarray(y))
+               for (_, x), (_, y) in zip(leaves(a), leaves(b)))
+    r.ok(same, f'{where} deterministic with training=False',
+         'identical' if same else 'outputs differ between calls')
+    if spec.get('training_arg', True) and trainable:
+      t = r.guard(f'{where} training mode', lambda: _call(
+          obj, first['inputs'], True, spec, first['kwargs']))
+      if t is not None:
+        differs = any(not np.allclose(np.asarray(x), np.asarray(y))
+                      for (_, x), (_, y) in zip(leaves(a), leaves(t))
+                      if np.asarray(x).dtype.kind == 'f')
+        r.add(PASS, f'{where} training=True mode',
+              'differs from inference (dropout/batch norm active)' if differs
+              else 'same as inference (no dropout or batch norm)')
+    # Logits, not probabilities.
+    if not spec.get('returns_dict', True):
+      a = {next(iter(spec['outputs'])): a}
+    for key, kind in kinds.items():
+      if kind != 'logits' or not isinstance(a, dict) or key not in a:
+        continue
+      v = np.asarray(a[key], np.float64)
+      in_unit = v.size and v.min() >= 0 and v.max() <= 1
+      sums_one = in_unit and v.ndim >= 1 and np.allclose(v.sum(-1), 1, atol=1e-3)
+      r.ok(not (in_unit and (sums_one or v.shape[-1] == 1)),
+           f'{where} output {key} is logits',
+           f'range [{v.min():.3g}, {v.max():.3g}]'
+           + ('; rows sum to 1: looks like softmax output' if sums_one else ''))
+
+  if trainable and has('variables') and has('trainable_variables'):
+    check_variables(r, obj, where, spec, first)
+
+
+def _short_shapes(shapes):
+  uniq = []
+  for s in shapes:
+    if s not in uniq:
+      uniq.append(s)
+  return ', '.join(str(s) for s in uniq[:4])
+
+
+def check_variables(r, obj, where, spec, case):
+  variables = list(obj.variables)
+  trainable = list(obj.trainable_variables)
+  ids = {id(v) for v in variables}
+  stray = [v.name for v in trainable if id(v) not in ids]
+  r.ok(not stray, f'{where}.trainable_variables ⊆ variables',
+       f'{len(trainable)} of {len(variables)}',
+       f'not in variables: {stray[:3]}' if stray else '')
+  not_trainable = [v.name for v in trainable if not v.trainable]
+  r.ok(not not_trainable, f'{where}.trainable_variables are trainable',
+       f'{len(not_trainable)} flagged trainable=False', ', '.join(
+           not_trainable[:3]), fail=WARN)
+  losses = list(getattr(obj, 'regularization_losses', []))
+  bad = []
+  total = 0.0
+  for i, fn in enumerate(losses):
+    try:
+      v = fn()
+      if v.shape.rank != 0 or not v.dtype.is_floating or not np.isfinite(
+          v.numpy()):
+        bad.append(f'#{i}: {v.dtype.name}{v.shape.as_list()}')
+      else:
+        total += float(v.numpy())
+    except Exception as e:  # pylint: disable=broad-except
+      bad.append(f'#{i}: {type(e).__name__}')
+  r.ok(not bad, f'{where}.regularization_losses are finite scalars',
+       f'{len(losses)} losses, total {total:.6g}', '; '.join(bad[:3]))
+  if not trainable:
+    r.add(WARN if spec.get('trainable', True) else PASS,
+          f'{where} gradients', 'no trainable variables')
+    return
+  def grads():
+    with tf.GradientTape() as tape:
+      out = _call(obj, case['inputs'], False, spec, case['kwargs'])
+      weights = _loss_weights(out)
+      if not weights:
+        return None
+      loss = _projection_loss(out, weights)
+    return tape.gradient(loss, trainable,
+                         unconnected_gradients=tf.UnconnectedGradients.ZERO)
+  g = r.guard(f'{where} gradients', grads)
+  if g is None:
+    return
+  dead, nonfinite = [], []
+  for v, gv in zip(trainable, g):
+    gv = tf.convert_to_tensor(gv).numpy()
+    if not np.all(np.isfinite(gv)):
+      nonfinite.append(v.name)
+    elif not np.any(gv):
+      dead.append(v.name)
+  r.ok(not dead and not nonfinite,
+       f'{where} every trainable variable gets a gradient',
+       f'{len(trainable) - len(dead) - len(nonfinite)} of {len(trainable)} '
+       'finite and non-zero',
+       ('zero: ' + ', '.join(dead[:5]) if dead else '') +
+       (' non-finite: ' + ', '.join(nonfinite[:5]) if nonfinite else ''))
+
+
+def check_graph_softmax(r, obj, spec):
+  """A final Softmax/Sigmoid op in front of a declared logits output."""
+  kinds = {k: v['kind'] for k, v in spec['outputs'].items()}
+  if 'logits' not in kinds.values():
+    return
+  try:
+    fns = obj.__call__.concrete_functions
+  except AttributeError:
+    return
+  found = set()
+  for fn in fns:
+    outs = tf.nest.flatten(fn.structured_outputs, expand_composites=True)
+    for t in outs:
+      op = t.op
+      for _ in range(20):  # Walk back through Identity / pass-through ops.
+        if op.type in ('Softmax', 'Sigmoid', 'LogSoftmax'):
+          found.add(op.type)
+          break
+        if op.type in ('Identity', 'IdentityN', 'StatefulPartitionedCall',
+                       'PartitionedCall') and op.inputs:
+          if op.type.endswith('PartitionedCall'):
+            break
+          op = op.inputs[0].op
+        else:
+          break
+  r.ok(not found, 'graph has no final softmax/sigmoid before logits',
+       ', '.join(sorted(found)) or 'none')
+
+
+def check_signature(r, obj, loaded_sigs, spec):
+  """serving_default exists and its inputs follow the declared spec."""
+  sig = loaded_sigs.get('serving_default') if loaded_sigs else None
+  if not r.ok(sig is not None, 'serving_default signature exists',
+              ', '.join(sorted(loaded_sigs or {})) or 'none'):
+    return None
+  _, kw = sig.structured_input_signature
+  problems = []
+  for s in spec['inputs']['specs']:
+    got = kw.get(s['name'])
+    if got is None:
+      problems.append(f"missing input {s['name']}")
+      continue
+    if got.dtype.name != s['dtype']:
+      problems.append(f"{s['name']} dtype {got.dtype.name} != {s['dtype']}")
+    want = s['shape']
+    if want is not None:
+      have = got.shape.as_list() if got.shape.rank is not None else None
+      if have is None or len(have) != len(want) or any(
+          w is None and h is not None for w, h in zip(want, have)):
+        problems.append(f"{s['name']} shape {have} (declared {want}; None "
+                        'dims must stay dynamic)')
+  r.ok(not problems, 'serving_default inputs match the declared API',
+       ', '.join(f"{s['name']}:{s['dtype']}{s['shape']}"
+                 for s in spec['inputs']['specs']), '; '.join(problems))
+  return sig
+
+
+def check_serving_equals_call(r, obj, sig, spec, case):
+  def run():
+    inputs = case['inputs']
+    if spec['inputs']['dict']:
+      out = sig(**inputs)
+    else:
+      out = sig(**{spec['inputs']['specs'][0]['name']: inputs})
+    ref = _call(obj, inputs, False, spec, case['kwargs'])
+    if not spec.get('returns_dict', True):
+      ref = {next(iter(spec['outputs'])): ref}
+    worst = 0.0
+    for key, value in ref.items():
+      vals = value if isinstance(value, (list, tuple)) else [value]
+      names = ([f'{key}_{i}' for i in range(len(vals))]
+               if isinstance(value, (list, tuple)) else [key])
+      for n, v in zip(names, vals):
+        if n not in out:
+          raise KeyError(f'serving_default lacks output {n}')
+        worst = max(worst, _diff(out[n], v)[0])
+    return worst
+  worst = r.guard('serving_default equals __call__(training=False)', run)
+  if worst is not None:
+    r.ok(worst == 0.0, 'serving_default equals __call__(training=False)',
+         f'max abs diff {worst:.3g}')
+
+
+def check_keras_layer(r, path, obj, spec, cases):
+  """hub.KerasLayer(trainable=True/False) behaves like the loaded object."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  case = cases[0]
+  layer = r.guard('hub.KerasLayer(trainable=True)',
+                  lambda: hub.KerasLayer(path, trainable=True))
+  if layer is None:
+    return
+  out = r.guard('hub.KerasLayer call', lambda: layer(case['inputs'],
+                                                       training=False))
+  if out is None:
+    return
+  ref = _call(obj, case['inputs'], False, spec)
+  worst = max((_diff(a, b)[0] for (_, a), (_, b) in
+               zip(leaves(out), leaves(ref))
+               if np.asarray(a).dtype.kind == 'f'), default=0.0)
+  r.ok(worst == 0.0, 'hub.KerasLayer output equals hub.load output',
+       f'max abs diff {worst:.3g}')
+  n_train = len(getattr(obj, 'trainable_variables', []))
+  r.ok(len(layer.trainable_weights) == n_train,
+       'hub.KerasLayer(trainable=True) trainable weights',
+       f'{len(layer.trainable_weights)} (object has {n_train})')
+  n_reg = len(getattr(obj, 'regularization_losses', []))
+  r.ok(len(layer.losses) == n_reg and all(
+      np.isfinite(float(l)) for l in layer.losses),
+       'hub.KerasLayer losses', f'{len(layer.losses)} finite (object has {n_reg})')
+  frozen = hub.KerasLayer(path, trainable=False)
+  frozen(case['inputs'])
+  frozen_loss = sum(abs(float(l)) for l in frozen.losses)
+  r.ok(not frozen.trainable_weights and frozen_loss == 0.0,
+       'hub.KerasLayer(trainable=False) is frozen',
+       f'{len(frozen.trainable_weights)} trainable weights, '
+       f'regularization loss {frozen_loss:g}')
+  if n_train:
+    r.guard('hub.KerasLayer fit step', lambda: _fit_step(r, layer, spec, case))
+
+
+def _fit_step(r, layer, spec, case):
+  """One tf_keras `fit` step through the layer changes its weights."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  inputs = case['inputs']
+  if isinstance(inputs, dict):
+    kin = {k: tf_keras.Input(shape=v.shape[1:], dtype=v.dtype, name=k)
+           for k, v in inputs.items()}
+  else:
+    kin = tf_keras.Input(shape=inputs.shape[1:], dtype=inputs.dtype)
+  out = layer(kin)
+  if isinstance(out, dict):
+    keys = [k for k in ('default', 'pooled_output') if k in out] or [
+        k for k, v in spec['outputs'].items() if v['kind'] != 'ids' and
+        isinstance(out.get(k), tf.Tensor)]
+    out = out[keys[0]]
+  flat = tf_keras.layers.Flatten()(out) if out.shape.rank != 2 else out
+  head = tf_keras.layers.Dense(1, kernel_initializer='ones')(flat)
+  model = tf_keras.Model(kin, head)
+  model.compile(optimizer=tf_keras.optimizers.SGD(0.01), loss='mse')
+  before = [w.numpy().copy() for w in layer.trainable_weights]
+  batch = int(tf.nest.flatten(inputs)[0].shape[0])
+  model.fit(inputs, np.ones([batch, 1], np.float32), epochs=1, verbose=0,
+            batch_size=batch)
+  changed = sum(not np.array_equal(b, w.numpy())
+                for b, w in zip(before, layer.trainable_weights))
+  r.ok(changed > 0, 'hub.KerasLayer fit step updates weights',
+       f'{changed} of {len(before)} weights changed')
+
+
+def run_checks(saved_model, spec, cases):
+  """All checks; returns (Report, info dict)."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  try:
+    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    pass
+  r = Report()
+  info = {}
+  t0 = time.perf_counter()
+  obj = r.guard('hub.load', lambda: hub.load(saved_model))
+  info['load_seconds'] = round(time.perf_counter() - t0, 3)
+  if obj is None:
+    return r, info
+  r.add(PASS, 'hub.load', f"{info['load_seconds']:.2f} s")
+  by_target = {}
+  for c in cases:
+    by_target.setdefault(c['target'], []).append(c)
+  check_object(r, obj, 'root', spec, by_target.get('', []))
+  check_graph_softmax(r, obj, spec)
+  sig = check_signature(r, obj, getattr(obj, 'signatures', None), spec)
+  if sig is not None and by_target.get(''):
+    check_serving_equals_call(r, obj, sig, spec, by_target[''][0])
+  for name, sub in spec.get('subobjects', {}).items():
+    child = getattr(obj, name, None)
+    if r.ok(child is not None, f'sub-object .{name} exists'):
+      check_object(r, child, name, sub, by_target.get(name, []))
+  if spec.get('trainable', True) and spec.get('training_arg', True) and \
+      by_target.get(''):
+    check_keras_layer(r, saved_model, obj, spec, by_target[''])
+  return r, info
+
+
+def load_cases(path):
+  with np.load(path, allow_pickle=False) as data:
+    arrays = {k: data[k] for k in data.files}
+  meta = json.loads(str(arrays.pop('__meta__')))
+  cases = []
+  for m in meta:
+    cases.append({'target': m['target'], 'kwargs': m['kwargs'] or {},
+                  'inputs': unflatten(m['inputs'], arrays),
+                  'expected': unflatten(m['expected'], arrays,
+                                        to_tensor=False)})
+  return cases
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument('--saved_model', required=True)
+  p.add_argument('--spec', required=True)
+  p.add_argument('--cases', required=True)
+  p.add_argument('--output', help='write the JSON result here')
+  args = p.parse_args(argv)
+  tf.get_logger().setLevel('ERROR')
+  with open(args.spec) as f:
+    spec = json.load(f)
+  cases = load_cases(args.cases)
+  r, info = run_checks(args.saved_model, spec, cases)
+  result = {'checks': r.checks, 'info': info,
+            'failed': len(r.failed), 'passed': sum(
+                c['status'] == PASS for c in r.checks)}
+  if args.output:
+    with open(args.output, 'w') as f:
+      json.dump(result, f, indent=1)
+  for line in r.lines():
+    print(line)
+  return 1 if r.failed else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

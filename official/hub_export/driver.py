@@ -1,0 +1,376 @@
+"""The common entry of every export script: flags, gin, atomic output, summary.
+
+A recipe is a function `export(ctx)` that builds its model(s), restores them
+with `ctx.restore(...)` and hands each exported object to `ctx.save(...)`.
+The script ends with `driver.run(export, recipe='name')`. The driver:
+
+  1. parses flags (`--gin_file`, `--gin_params`, `--checkpoint_path`,
+     `--export_dir`, `--overwrite`, `--verify/--noverify` and the recipe's own)
+     and gin; an unknown binding, a bad flag or a `%gin.REQUIRED` value left
+     unset is a one-line error (exit 2) before anything is built;
+  2. refuses an existing non-empty `--export_dir` unless `--overwrite`;
+  3. runs the recipe into a temporary directory beside the destination;
+  4. verifies every SavedModel (`verify.py`), writes the export records
+     (`record.py`), and only then renames the result into place (with
+     `--overwrite`, the old export is replaced only after the new one passed);
+  5. prints a short summary. Any failure removes the temporary directory, so
+     nothing is left at the destination; `ExportError`s print as one line
+     (plus their report) and exit 1.
+"""
+
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+
+from official.hub_export import record
+from official.hub_export import restore as restore_lib
+from official.hub_export import spec as spec_lib
+from official.hub_export.spec import ExportError
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_multi_string(
+    'gin_file', [], 'Gin config file(s) for the architecture and export '
+    'choices (relative to the current directory or the repository root).')
+flags.DEFINE_multi_string(
+    'gin_params', [], "Gin bindings overriding the files, e.g. "
+    "--gin_params='seq_length = 256'.")
+flags.DEFINE_string('checkpoint_path', None,
+                    'Checkpoint prefix, directory (latest checkpoint) or '
+                    'Keras .h5 weights file to export.')
+flags.DEFINE_string('export_dir', None, 'Where to write the export.')
+flags.DEFINE_bool('overwrite', False,
+                  'Replace an existing export_dir (only after the new export '
+                  'verified).')
+flags.DEFINE_bool('verify', True,
+                  'Reload the export in a fresh process and check it against '
+                  'the source model (--noverify to skip).')
+
+_REQUIRED = 'gin.REQUIRED/gin.constant'
+
+
+@dataclasses.dataclass
+class _Pending:
+  name: str
+  path: str
+  spec: spec_lib.ExportSpec
+  cases: Sequence[spec_lib.Case]
+  reference: Callable[[spec_lib.Case], Any]
+  verification: Optional[dict] = None
+
+
+class Context:
+  """What a recipe's `export(ctx)` gets."""
+
+  def __init__(self, recipe: str, workdir: str, checkpoint_path: Optional[str]):
+    self.recipe = recipe
+    self.workdir = workdir
+    self.checkpoint_path = checkpoint_path
+    self.sources: Dict[str, Any] = {}
+    self.restore_report: Optional[restore_lib.RestoreReport] = None
+    self.pending: List[_Pending] = []
+
+  def restore(self, layouts, required, **kwargs) -> restore_lib.RestoreReport:
+    """Strictly restores `--checkpoint_path` (see `restore.restore`)."""
+    self.restore_report = restore_lib.restore(self.checkpoint_path, layouts,
+                                              required, **kwargs)
+    return self.restore_report
+
+  def add_source(self, name: str, path: str, **info) -> None:
+    """Records a further input file (vocabulary, embedding file, ...)."""
+    path = os.path.abspath(path)
+    self.sources[name] = dict(path=path, sha256=record.sha256(path), **info)
+
+  def save(self, name: str, obj, spec: spec_lib.ExportSpec,
+           cases: Sequence[spec_lib.Case],
+           reference: Callable[[spec_lib.Case], Any]) -> str:
+    """Writes one reusable SavedModel; it is verified after the recipe ends.
+
+    Args:
+      name: subdirectory of --export_dir ('' for the export_dir itself).
+      obj: the export object (`writer.from_keras(...)` or a `Reusable`).
+      spec: its declared API.
+      cases: sample calls for verification (a shape sweep).
+      reference: runs the in-memory source model on a case.
+    Returns:
+      The temporary path written.
+    """
+    from official.hub_export import writer  # pylint: disable=g-import-not-at-top
+    path = os.path.join(self.workdir, name) if name else self.workdir
+    if any(p.path == path for p in self.pending):
+      raise ValueError(f'export {name!r} saved twice')
+    t0 = time.perf_counter()
+    writer.write(obj, path, spec)
+    logging.info('Wrote %s in %.1f s', name or 'SavedModel',
+                 time.perf_counter() - t0)
+    self.pending.append(_Pending(name, path, spec, list(cases), reference))
+    return path
+
+
+def _check_required(bindings=None):
+  """A `%gin.REQUIRED` value (directly or through macros) left unset."""
+  config = bindings if bindings is not None else gin.config._CONFIG  # pylint: disable=protected-access
+  def required(value, depth=0):
+    sel = getattr(value, 'scoped_selector', None)
+    if sel == _REQUIRED:
+      return True
+    if sel and sel.endswith('/gin.macro') and depth < 20:
+      macro = config.get((sel[:-len('/gin.macro')], 'gin.macro'), {})
+      return 'value' in macro and required(macro['value'], depth + 1)
+    if isinstance(value, (list, tuple)):
+      return any(required(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+      return any(required(v, depth + 1) for v in value.values())
+    return False
+  missing = []
+  for (scope, selector), params in config.items():
+    if selector.endswith('gin.macro'):
+      continue
+    for param, value in params.items():
+      if required(value):
+        missing.append((f'{scope}/' if scope else '') +
+                       f'{selector.split(".")[-1]}.{param}', value)
+  return missing
+
+
+def parse_gin(files: Sequence[str], params: Sequence[str]) -> None:
+  """Parses gin files/bindings; raises ExportError (one line) on problems."""
+  gin.add_config_file_search_path(record.REPO_ROOT)
+  resolved = []
+  for f in files:
+    if not os.path.exists(f) and os.path.exists(
+        os.path.join(record.REPO_ROOT, f)):
+      f = os.path.join(record.REPO_ROOT, f)
+    if not os.path.exists(f):
+      raise _UsageError(f'gin file {f} does not exist: check --gin_file (paths '
+                        'are relative to the current directory or the '
+                        'repository root)')
+    resolved.append(f)
+  try:
+    gin.parse_config_files_and_bindings(resolved, list(params))
+  except (ValueError, IOError, SyntaxError, TypeError) as e:
+    raise _UsageError(f'gin: {_gin_message(e)}') from None
+  missing = _check_required()
+  if missing:
+    names = ', '.join(sorted(
+        str(v).lstrip('%') if str(v) != '%gin.REQUIRED' else n
+        for n, v in missing))
+    raise _UsageError(f'gin: required value(s) not set: {names}; set them in '
+                      "the gin file or with --gin_params='NAME = VALUE'")
+
+
+def _gin_message(e):
+  lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+  msg = lines[0] if lines else type(e).__name__
+  where = [l for l in lines[1:] if l.startswith('In ')]
+  return msg + (f' ({where[0][3:]})' if where else '') + (
+      ' Check the spelling of the binding (see the recipe\'s gin files for '
+      'the configurable names).' if 'No configurable matching' in msg else '')
+
+
+class _UsageError(ExportError):
+  """Bad flags or gin: exit status 2."""
+
+
+def _strip_gin_context(message: str) -> str:
+  keep = []
+  for line in message.splitlines():
+    if line.strip().startswith('In call to configurable'):
+      break
+    keep.append(line)
+  return '\n'.join(keep).rstrip()
+
+
+def _human(n: int) -> str:
+  for unit in ('B', 'KB', 'MB', 'GB'):
+    if n < 1024 or unit == 'GB':
+      return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
+    n /= 1024
+  return str(n)
+
+
+def _prepare_destination(export_dir: str, overwrite: bool) -> None:
+  if os.path.isfile(export_dir):
+    raise ExportError(f'--export_dir {export_dir} is a file: pass a directory '
+                      'path')
+  if os.path.isdir(export_dir) and os.listdir(export_dir) and not overwrite:
+    raise ExportError(f'--export_dir {export_dir} already exists and is not '
+                      'empty: pass --overwrite to replace it, or choose '
+                      'another directory')
+
+
+def _move_into_place(tmp: str, export_dir: str, overwrite: bool) -> None:
+  _prepare_destination(export_dir, overwrite)
+  old = None
+  if os.path.isdir(export_dir):
+    if os.listdir(export_dir):
+      old = tempfile.mkdtemp(prefix=f'.{os.path.basename(export_dir)}.old-',
+                             dir=os.path.dirname(export_dir))
+      os.rename(export_dir, os.path.join(old, 'x'))
+    else:
+      os.rmdir(export_dir)
+  os.rename(tmp, export_dir)
+  if old:
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _quiet() -> None:
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  explicit = any(a.startswith(('--verbosity', '-v=', '--v=')) for a in sys.argv)
+  if not explicit:
+    logging.set_verbosity(logging.WARNING)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.get_logger().setLevel('ERROR' if not explicit else 'INFO')
+
+
+def export_main(export_fn: Callable[[Context], None], recipe: str,
+                needs_checkpoint: bool = True) -> int:
+  """Runs one export with the parsed flags. Returns the exit status."""
+  _quiet()
+  start = time.perf_counter()
+  export_dir = FLAGS.export_dir
+  tmp = None
+  created_parents = []
+  try:
+    if not export_dir:
+      raise _UsageError('--export_dir is required')
+    if needs_checkpoint and not FLAGS.checkpoint_path:
+      raise _UsageError('--checkpoint_path is required')
+    if not FLAGS.gin_file:
+      raise _UsageError(f'--gin_file is required (see configs/{recipe}/)')
+    parse_gin(FLAGS.gin_file, FLAGS.gin_params)
+    export_dir = os.path.abspath(os.path.expanduser(export_dir))
+    _prepare_destination(export_dir, FLAGS.overwrite)
+    if needs_checkpoint:
+      restore_lib.resolve(FLAGS.checkpoint_path)  # Fail fast on a bad path.
+    parent = os.path.dirname(export_dir)
+    p = parent
+    while not os.path.exists(p):
+      created_parents.append(p)
+      p = os.path.dirname(p)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(export_dir)}.tmp-',
+                           dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; exports are not.
+    ctx = Context(recipe, tmp, FLAGS.checkpoint_path)
+    export_fn(ctx)
+    if not ctx.pending:
+      raise RuntimeError(f'recipe {recipe} saved nothing')
+    t_export = time.perf_counter() - start
+
+    for p_ in ctx.pending:
+      if FLAGS.verify:
+        t0 = time.perf_counter()
+        p_.verification = _verify(p_)
+        logging.info('Verified %s in %.1f s', p_.name or 'export',
+                     time.perf_counter() - t0)
+    t_verify = time.perf_counter() - start - t_export
+    source = _source_info(ctx)
+    operative = gin.operative_config_str()
+    records = []
+    for p_ in ctx.pending:
+      records.append(record.write(
+          p_.path, recipe=recipe, name=p_.name or recipe,
+          spec_json=p_.spec.to_json(), source=source,
+          operative_config=operative, verification=p_.verification))
+    _move_into_place(tmp, export_dir, FLAGS.overwrite)
+    tmp = None
+    _summary(recipe, export_dir, ctx, records, t_export, t_verify,
+             time.perf_counter() - start)
+    return 0
+  except ExportError as e:
+    msg = _strip_gin_context(str(e))
+    print(f'error: {msg}', file=sys.stderr)
+    return 2 if isinstance(e, _UsageError) else 1
+  except KeyboardInterrupt:
+    print('error: interrupted; nothing was written', file=sys.stderr)
+    return 130
+  finally:
+    if tmp:
+      shutil.rmtree(tmp, ignore_errors=True)
+      for p in created_parents:
+        try:
+          os.rmdir(p)
+        except OSError:
+          break
+
+
+def _verify(p: _Pending) -> dict:
+  from official.hub_export import verify  # pylint: disable=g-import-not-at-top
+  result = verify.verify(p.path, p.spec, p.cases, p.reference)
+  for line in result['report']:
+    logging.info('%s', line)
+  return result
+
+
+def _source_info(ctx: Context) -> dict:
+  info = {'inputs': ctx.sources}
+  rep = ctx.restore_report
+  if rep is not None:
+    files = restore_lib.checkpoint_files(rep.path)
+    info['checkpoint'] = {
+        'path': os.path.abspath(rep.path), 'format': rep.format,
+        'layout': rep.layout, 'restored_variables': rep.restored,
+        'parameters': rep.parameters,
+        'ignored_checkpoint_values': rep.ignored_values,
+        'fingerprint_sha256': record.fingerprint(files),
+        'bytes': sum(os.path.getsize(f) for f in files)}
+  return info
+
+
+def _summary(recipe, export_dir, ctx, records, t_export, t_verify, total):
+  print(f'Exported {recipe} to {export_dir} in {total:.1f} s '
+        f'(export {t_export:.1f} s, verification {t_verify:.1f} s)')
+  for p, rec in zip(ctx.pending, records):
+    s = rec['sizes']
+    where = os.path.join(export_dir, p.name) if p.name else export_dir
+    v = rec['verification']
+    if v is None:
+      verdict = 'NOT verified (--noverify)'
+    else:
+      warns = sum(c['status'] == 'WARN' for c in v['checks'])
+      verdict = (f"verified: {v['passed']} checks passed"
+                 + (f', {warns} warnings' if warns else '')
+                 + f", hub.load {v['info'].get('load_seconds', 0):.2f} s")
+    print(f'  {where}: saved_model.pb {_human(s["saved_model_pb"])}, '
+          f'variables {_human(s["variables"])}, total {_human(s["total"])}; '
+          f'{verdict}')
+  rep = ctx.restore_report
+  if rep is not None:
+    print(f'  source: {os.path.abspath(rep.path)} ({rep.format}, layout {rep.layout!r}, '
+          f'{rep.restored} variables / {rep.parameters:,} parameters '
+          f'restored, {rep.ignored_values} other values ignored)')
+  print(f'  record: {record.EXTRA}/{record.RECORD} and '
+        f'{record.EXTRA}/{record.OPERATIVE_CONFIG} in each SavedModel')
+
+
+def _flags_parser(argv):
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print(f'error: {e}; run with --helpshort to list the flags',
+          file=sys.stderr)
+    sys.exit(2)
+
+
+def run(export_fn: Callable[[Context], None], recipe: str,
+        needs_checkpoint: bool = True) -> None:
+  """`app.run` for an export script."""
+  def main(argv):
+    if len(argv) > 1:
+      print(f'error: unexpected arguments {argv[1:]}; flags take the form '
+            '--name=value', file=sys.stderr)
+      sys.exit(2)
+    sys.exit(export_main(export_fn, recipe, needs_checkpoint))
+  app.run(main, flags_parser=_flags_parser)

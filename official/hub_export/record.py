@@ -1,0 +1,131 @@
+"""The export record written beside every SavedModel, under `assets.extra/`.
+
+    assets.extra/operative_config.gin   what gin actually used
+    assets.extra/export_record.json     recipe, command, source checkpoint and
+                                        its fingerprint, versions, git revision,
+                                        declared API, file hashes, verification
+
+`assets.extra/` travels inside the upload archive but is ignored by loaders.
+"""
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from typing import Optional, Sequence
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+EXTRA = 'assets.extra'
+RECORD = 'export_record.json'
+OPERATIVE_CONFIG = 'operative_config.gin'
+
+_PACKAGES = ('tensorflow', 'tf-keras', 'tensorflow-hub', 'tf-models-official',
+             'tensorflow-text', 'gin-config', 'numpy')
+
+
+def sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      h.update(block)
+  return h.hexdigest()
+
+
+def fingerprint(files: Sequence[str]) -> str:
+  """One hash over a checkpoint's files (names and contents)."""
+  h = hashlib.sha256()
+  for path in sorted(files):
+    h.update(os.path.basename(path).encode() + b'\0')
+    h.update(sha256(path).encode())
+  return h.hexdigest()
+
+
+def versions() -> dict:
+  out = {'python': platform.python_version()}
+  for p in _PACKAGES:
+    try:
+      out[p] = importlib.metadata.version(p)
+    except importlib.metadata.PackageNotFoundError:
+      out[p] = None
+  return out
+
+
+def git_revision() -> Optional[str]:
+  try:
+    rev = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True,
+                         timeout=10).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+                           cwd=REPO_ROOT, capture_output=True, text=True,
+                           check=True, timeout=10).stdout.strip()
+    return rev + ('-dirty' if dirty else '')
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def command_line() -> str:
+  return shlex.join([os.path.basename(sys.executable)] + sys.argv)
+
+
+def file_table(saved_model_dir: str) -> dict:
+  """relative path -> {bytes, sha256} of the SavedModel's files."""
+  table = {}
+  for dirpath, _, files in os.walk(saved_model_dir):
+    for name in sorted(files):
+      path = os.path.join(dirpath, name)
+      rel = os.path.relpath(path, saved_model_dir)
+      if rel in (os.path.join(EXTRA, RECORD),):
+        continue
+      table[rel] = {'bytes': os.path.getsize(path), 'sha256': sha256(path)}
+  return dict(sorted(table.items()))
+
+
+def sizes(saved_model_dir: str) -> dict:
+  graph = variables = assets = other = 0
+  for dirpath, _, files in os.walk(saved_model_dir):
+    for name in files:
+      path = os.path.join(dirpath, name)
+      rel = os.path.relpath(path, saved_model_dir)
+      n = os.path.getsize(path)
+      if rel == 'saved_model.pb':
+        graph += n
+      elif rel.startswith('variables' + os.sep):
+        variables += n
+      elif rel.startswith('assets' + os.sep):
+        assets += n
+      else:
+        other += n
+  return {'saved_model_pb': graph, 'variables': variables, 'assets': assets,
+          'total': graph + variables + assets + other}
+
+
+def write(saved_model_dir: str, *, recipe: str, name: str, spec_json: dict,
+          source: dict, operative_config: str,
+          verification: Optional[dict]) -> dict:
+  """Writes the operative config and the JSON record; returns the record."""
+  extra = os.path.join(saved_model_dir, EXTRA)
+  os.makedirs(extra, exist_ok=True)
+  with open(os.path.join(extra, OPERATIVE_CONFIG), 'w') as f:
+    f.write(operative_config)
+  record = {
+      'recipe': recipe,
+      'export': name,
+      'command': command_line(),
+      'source': source,
+      'versions': versions(),
+      'git_revision': git_revision(),
+      'api': spec_json,
+      'verification': None if verification is None else {
+          k: verification[k] for k in ('checks', 'info', 'passed', 'failed')},
+      'sizes': sizes(saved_model_dir),
+      'files': file_table(saved_model_dir),
+  }
+  with open(os.path.join(extra, RECORD), 'w') as f:
+    json.dump(record, f, indent=1, sort_keys=False)
+    f.write('\n')
+  return record

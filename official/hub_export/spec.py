@@ -1,0 +1,147 @@
+"""What a recipe exports: the declared API that verification checks against.
+
+Every recipe declares, in one place, the API of each SavedModel it writes:
+
+    SPEC = spec.ExportSpec(
+        task='custom',
+        inputs=tf.TensorSpec([None], tf.float32, name='inputs'),
+        outputs={'outputs': spec.Output(kind='features', tolerance=1e-6)},
+    )
+
+`inputs` is a `tf.TensorSpec` or a dict of them (use `None` for every dynamic
+dimension, the batch dimension always); `outputs` maps each output key to its
+kind and tolerance. A model that returns a single tensor has exactly one
+output key (the name used for its `serving_default` signature output).
+Sub-objects such as BERT's `.mlm` are declared the same way in `subobjects`.
+
+This module also holds `ExportError`, the one exception type for bad input:
+the drivers print its message as a one-line error and exit non-zero.
+"""
+
+import dataclasses
+from typing import Any, Dict, Mapping, Optional, Union
+
+import tensorflow as tf
+
+
+class ExportError(Exception):
+  """A problem with the user's input, reported without a traceback.
+
+  The first line of the message names the problem and the fix; further lines
+  (if any) hold a detailed report.
+  """
+
+
+# Output kinds. `logits` outputs are checked not to be probabilities.
+KINDS = ('logits', 'features', 'ids', 'any')
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+  """One exported output.
+
+  Attributes:
+    kind: 'logits' (unnormalized scores: must not be softmax/sigmoid output),
+      'features' (embeddings, hidden states), 'ids' (integer outputs, compared
+      exactly) or 'any'.
+    tolerance: largest allowed max-abs difference between the reloaded export
+      and the in-memory source model, on every sample input.
+    description: one line for the model card.
+  """
+  kind: str = 'any'
+  tolerance: float = 1e-5
+  description: str = ''
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ValueError(f'Output kind must be one of {KINDS}, got {self.kind!r}')
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportSpec:
+  """The declared API of one exported SavedModel (or sub-object).
+
+  Attributes:
+    inputs: a `tf.TensorSpec` or a dict name -> `tf.TensorSpec` (names are the
+      dict keys; for a single tensor the spec's `name` names the
+      `serving_default` input).
+    outputs: dict output key -> `Output`. A single-tensor model has one key.
+    task: the TF Hub task tag ('text-embedding', 'image-feature-vector',
+      'image-classification', 'text-preprocessing', ...) or 'custom'.
+    training_arg: whether `__call__` takes `training=` (traced for both
+      values). Preprocessors have none.
+    trainable: whether the object is meant to be fine-tuned (has trainable
+      variables that must receive gradients).
+    subobjects: named sub-objects (e.g. 'mlm') with their own specs.
+    returns_dict: False when `__call__` returns one tensor rather than a dict
+      (then `outputs` has exactly one key; see `single()`).
+  """
+  inputs: Union[tf.TensorSpec, Mapping[str, tf.TensorSpec]]
+  outputs: Mapping[str, Output]
+  task: str = 'custom'
+  training_arg: bool = True
+  trainable: bool = True
+  subobjects: Mapping[str, 'ExportSpec'] = dataclasses.field(
+      default_factory=dict)
+  returns_dict: bool = True
+
+  def __post_init__(self):
+    if not self.outputs:
+      raise ValueError('ExportSpec needs at least one output')
+    if not self.returns_dict and len(self.outputs) != 1:
+      raise ValueError('A single-tensor ExportSpec has exactly one output')
+    specs = (self.inputs.values() if isinstance(self.inputs, Mapping)
+             else [self.inputs])
+    for s in specs:
+      if not isinstance(s, tf.TensorSpec):
+        raise TypeError(f'ExportSpec inputs must be tf.TensorSpec, got {s!r}')
+      if s.shape.rank is not None and s.shape.rank > 0 and s.shape[0] is not None:
+        raise ValueError(f'The batch dimension of {s} must be None (dynamic)')
+
+  def input_names(self):
+    if isinstance(self.inputs, Mapping):
+      return list(self.inputs)
+    return [self.inputs.name or 'inputs']
+
+  def to_json(self) -> Dict[str, Any]:
+    """A JSON-able description, read by the consumer-side checks."""
+    def tspec(s, name=None):
+      return {'name': name or s.name, 'dtype': s.dtype.name,
+              'shape': None if s.shape.rank is None else
+                       [d for d in s.shape.as_list()]}
+    if isinstance(self.inputs, Mapping):
+      inputs = {'dict': True, 'specs': [tspec(s, k) for k, s in
+                                        self.inputs.items()]}
+    else:
+      inputs = {'dict': False, 'specs': [tspec(self.inputs,
+                                               self.input_names()[0])]}
+    return {
+        'task': self.task,
+        'training_arg': self.training_arg,
+        'trainable': self.trainable,
+        'returns_dict': self.returns_dict,
+        'inputs': inputs,
+        'outputs': {k: dataclasses.asdict(o) for k, o in self.outputs.items()},
+        'subobjects': {k: s.to_json() for k, s in self.subobjects.items()},
+    }
+
+
+def single(inputs: tf.TensorSpec, name: str, output: Output, **kwargs
+           ) -> ExportSpec:
+  """Spec of a model whose `__call__` returns one tensor named `name`."""
+  return ExportSpec(inputs=inputs, outputs={name: output}, returns_dict=False,
+                    **kwargs)
+
+
+@dataclasses.dataclass
+class Case:
+  """One sample call used by verification.
+
+  Attributes:
+    inputs: the positional input (numpy arrays, or a dict/list of them).
+    target: '' for the root object's `__call__`, or a sub-object name.
+    kwargs: extra keyword arguments (JSON-able Python values).
+  """
+  inputs: Any
+  target: str = ''
+  kwargs: Optional[Dict[str, Any]] = None

@@ -1,0 +1,95 @@
+"""Verification after every export, as a consumer would see the SavedModel.
+
+`verify(saved_model_dir, spec, cases, reference)` computes the in-memory
+source model's outputs on the sample inputs (`cases`, a small shape sweep),
+then runs `checks.py` in a fresh Python process (`-I`: this repository is not
+importable there) that reloads the export with `hub.load` and
+`hub.KerasLayer(trainable=True)` and compares. Any FAIL raises `ExportError`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from official.hub_export import checks
+from official.hub_export.spec import Case, ExportError, ExportSpec
+
+CHECKS_SCRIPT = os.path.abspath(checks.__file__).replace('.pyc', '.py')
+
+
+def _numpy(x):
+  return tf.nest.map_structure(
+      lambda t: t.numpy() if hasattr(t, 'numpy') else np.asarray(t), x)
+
+
+def write_cases(path: str, cases: Sequence[Case],
+                reference: Callable[[Case], Any]) -> None:
+  """Writes sample inputs and the source model's outputs for them."""
+  arrays, meta = {}, []
+  for i, case in enumerate(cases):
+    inputs = tf.nest.map_structure(tf.convert_to_tensor, case.inputs)
+    expected = _numpy(reference(Case(inputs, case.target, case.kwargs)))
+    s_in, a_in = checks.flatten(_numpy(inputs), f'c{i}/in')
+    s_out, a_out = checks.flatten(expected, f'c{i}/out')
+    arrays.update(a_in)
+    arrays.update(a_out)
+    meta.append({'target': case.target, 'kwargs': case.kwargs,
+                 'inputs': s_in, 'expected': s_out})
+  arrays['__meta__'] = np.array(json.dumps(meta))
+  np.savez(path, **arrays)
+
+
+def consumer_env():
+  """Environment of a consumer process: no PYTHONPATH, quiet TensorFlow."""
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP')}
+  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  env['TF_USE_LEGACY_KERAS'] = '1'
+  return env
+
+
+def verify(saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],
+           reference: Callable[[Case], Any]) -> dict:
+  """Verifies an export; returns the result dict, raises ExportError on FAIL.
+
+  Args:
+    saved_model_dir: the written SavedModel.
+    spec: its declared API.
+    cases: sample calls (include batch 1, an odd batch and two sizes).
+    reference: `reference(case)` runs the in-memory source model and returns
+      the outputs the export must reproduce (dict/list/tensor, same structure
+      as the export's outputs).
+  """
+  with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
+    spec_path = os.path.join(tmp, 'spec.json')
+    cases_path = os.path.join(tmp, 'cases.npz')
+    out_path = os.path.join(tmp, 'result.json')
+    with open(spec_path, 'w') as f:
+      json.dump(spec.to_json(), f)
+    write_cases(cases_path, cases, reference)
+    cmd = [sys.executable, '-I', CHECKS_SCRIPT,
+           f'--saved_model={os.path.abspath(saved_model_dir)}',
+           f'--spec={spec_path}', f'--cases={cases_path}',
+           f'--output={out_path}']
+    proc = subprocess.run(cmd, cwd=tmp, env=consumer_env(),
+                          capture_output=True, text=True, check=False)
+    if not os.path.exists(out_path):
+      tail = '\n'.join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+      raise ExportError(f'verification of {saved_model_dir} crashed '
+                        f'(exit {proc.returncode}); output:\n{tail}')
+    with open(out_path) as f:
+      result = json.load(f)
+  result['report'] = proc.stdout.strip().splitlines()
+  if result['failed']:
+    failed = [l for l in result['report'] if l.startswith('FAIL')]
+    raise ExportError('\n'.join(
+        [f'verification failed for {saved_model_dir}: {len(failed)} check(s) '
+         'failed; the export was not written (run with --verbosity=1 for '
+         'details):'] + ['  ' + l for l in failed]))
+  return result
