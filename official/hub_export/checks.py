@@ -120,10 +120,21 @@ class Report:
 
 
 def _call(obj, inputs, training, spec, kwargs=None):
+  """Calls obj; a training=True call leaves its variables as they were."""
   kwargs = dict(kwargs or {})
-  if spec.get('training_arg', True):
-    return obj(inputs, training=training, **kwargs)
-  return obj(inputs, **kwargs)
+  if not spec.get('training_arg', True):
+    return obj(inputs, **kwargs)
+  if not training:
+    return obj(inputs, training=False, **kwargs)
+  # training=True may update batch-norm moving statistics: undo that so the
+  # later comparisons with the source model see the exported values.
+  variables = list(getattr(obj, 'variables', []))
+  saved = [v.numpy() for v in variables]
+  try:
+    return obj(inputs, training=True, **kwargs)
+  finally:
+    for v, value in zip(variables, saved):
+      v.assign(value)
 
 
 def _float_leaves(out):
@@ -342,18 +353,22 @@ def check_graph_softmax(r, obj, spec):
     return
   found = set()
   for fn in fns:
-    outs = tf.nest.flatten(fn.structured_outputs, expand_composites=True)
-    for t in outs:
+    for t in fn.outputs:
       op = t.op
-      for _ in range(20):  # Walk back through Identity / pass-through ops.
+      for _ in range(50):  # Walk back through pass-through ops.
         if op.type in ('Softmax', 'Sigmoid', 'LogSoftmax'):
           found.add(op.type)
           break
-        if op.type in ('Identity', 'IdentityN', 'StatefulPartitionedCall',
-                       'PartitionedCall') and op.inputs:
-          if op.type.endswith('PartitionedCall'):
-            break
+        if op.type in ('Identity', 'IdentityN', 'Reshape', 'Squeeze',
+                       'ExpandDims', 'Cast') and op.inputs:
           op = op.inputs[0].op
+        elif op.type in ('StatefulPartitionedCall', 'PartitionedCall'):
+          inner = fn.graph._get_function(op.get_attr('f').name)  # pylint: disable=protected-access
+          if inner is None or not inner.graph.outputs:
+            break
+          index = list(op.outputs).index(t) if t in list(op.outputs) else 0
+          t = inner.graph.outputs[index]
+          op = t.op
         else:
           break
   r.ok(not found, 'graph has no final softmax/sigmoid before logits',

@@ -55,6 +55,11 @@ flags.DEFINE_bool('verify', True,
                   'Reload the export in a fresh process and check it against '
                   'the source model (--noverify to skip).')
 
+flags.DEFINE_string(
+    'write_golden', None,
+    'Maintainers: also write the in-memory source model\'s outputs on the '
+    'verification inputs to DIR/<export name>.npz (regression fixtures).')
+
 _REQUIRED = 'gin.REQUIRED/gin.constant'
 
 
@@ -276,6 +281,8 @@ def export_main(export_fn: Callable[[Context], None], recipe: str,
         logging.info('Verified %s in %.1f s', p_.name or 'export',
                      time.perf_counter() - t0)
     t_verify = time.perf_counter() - start - t_export
+    if FLAGS.write_golden:
+      _write_golden(ctx, recipe, FLAGS.write_golden)
     source = _source_info(ctx)
     operative = gin.operative_config_str()
     records = []
@@ -312,6 +319,15 @@ def _verify(p: _Pending) -> dict:
   for line in result['report']:
     logging.info('%s', line)
   return result
+
+
+def _write_golden(ctx: Context, recipe: str, directory: str) -> None:
+  from official.hub_export import verify  # pylint: disable=g-import-not-at-top
+  os.makedirs(directory, exist_ok=True)
+  for p in ctx.pending:
+    path = os.path.join(directory, f'{p.name or recipe}.npz')
+    verify.write_cases(path, p.cases, p.reference)
+    print(f'  golden outputs of the source model: {path}')
 
 
 def _source_info(ctx: Context) -> dict:

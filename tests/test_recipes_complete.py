@@ -1,0 +1,44 @@
+"""Every recipe in export_scripts/ ships its regression tests.
+
+A recipe `export_scripts/NAME_export.py` must have
+  * configs/NAME/tiny.gin             a tiny config for tests
+  * tests/testdata/NAME/golden/*.npz  golden outputs of the source model
+  * tests/test_NAME_export.py         with an end-to-end test through the
+                                      command line and a golden test
+"""
+import glob
+import os
+import re
+
+import pytest
+
+from conftest import ROOT
+
+RECIPES = sorted(
+    os.path.basename(p)[:-len('_export.py')]
+    for p in glob.glob(os.path.join(ROOT, 'export_scripts', '*_export.py')))
+
+
+def test_there_are_recipes():
+  assert 'mul' in RECIPES
+
+
+@pytest.mark.parametrize('name', RECIPES)
+def test_recipe_has_regression_tests(name):
+  assert os.path.isfile(os.path.join(ROOT, 'configs', name, 'tiny.gin')), (
+      f'configs/{name}/tiny.gin is missing')
+  goldens = glob.glob(os.path.join(ROOT, 'tests', 'testdata', name, 'golden',
+                                   '*.npz'))
+  assert goldens, f'tests/testdata/{name}/golden/*.npz is missing'
+  test_file = os.path.join(ROOT, 'tests', f'test_{name}_export.py')
+  assert os.path.isfile(test_file), f'{test_file} is missing'
+  with open(test_file) as f:
+    source = f.read()
+  assert f"'{name}_export.py'" in source, (
+      f'{test_file} never runs {name}_export.py through its command line')
+  assert re.search(r'def test_end_to_end\w*\(', source), (
+      f'{test_file} has no test_end_to_end* test')
+  assert 'assert_golden(' in source and re.search(
+      r'def test_golden\w*\(', source), f'{test_file} has no golden test'
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    assert f'{name}_export.py' in f.read(), f'README.md does not document {name}'
