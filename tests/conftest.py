@@ -77,9 +77,10 @@ def assert_golden(saved_model_dir, golden_npz, atol=1e-6):
       got = {'': next(iter(got.values()))}
     for key, w in want.items():
       assert key in got, (i, key, sorted(got))
-      g = np.asarray(got[key])
+      g = checks.as_array(got[key])
+      w = checks.as_array(w)
       assert g.shape == w.shape, (i, key, g.shape, w.shape)
-      if w.dtype.kind in 'iub':
+      if w.dtype.kind in 'iubS':
         np.testing.assert_array_equal(g, w, err_msg=f'case {i} {key}')
       else:
         np.testing.assert_allclose(g, w, rtol=0, atol=atol,

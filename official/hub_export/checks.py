@@ -32,8 +32,15 @@ PASS, WARN, FAIL = 'PASS', 'WARN', 'FAIL'
 # --------------------------------------------------------------------------
 # Nested structures <-> flat arrays (the cases file format).
 
+def as_array(v):
+  a = np.asarray(v)
+  if a.dtype == object:  # tf.string -> fixed-width bytes (no pickle needed).
+    a = a.astype(bytes)
+  return a
+
+
 def flatten(x, prefix=''):
-  """Returns (structure, {path: np.ndarray}) for dicts/lists/tensors."""
+  """Returns (structure, {path: np.ndarray}) for dicts/lists/(ragged) tensors."""
   arrays = {}
   def rec(v, path):
     if isinstance(v, dict):
@@ -41,12 +48,12 @@ def flatten(x, prefix=''):
     if isinstance(v, (list, tuple)):
       return {'list': [rec(e, f'{path}/{i}') for i, e in enumerate(v)]}
     if isinstance(v, tf.RaggedTensor):
-      arrays[path + '#values'] = np.asarray(v.flat_values)
+      arrays[path + '#values'] = as_array(v.flat_values)
       splits = v.nested_row_splits
-      for i, s in enumerate(splits):
-        arrays[f'{path}#splits{i}'] = np.asarray(s)
+      for i, sp in enumerate(splits):
+        arrays[f'{path}#splits{i}'] = np.asarray(sp)
       return {'ragged': path, 'ragged_rank': len(splits)}
-    arrays[path] = np.asarray(v)
+    arrays[path] = as_array(v)
     return {'leaf': path}
   return rec(x, prefix), arrays
 
@@ -68,13 +75,18 @@ def unflatten(structure, arrays, to_tensor=True):
 
 
 def leaves(x, path=''):
-  """(path, value) pairs of a nested output."""
+  """(path, value) pairs of a nested output; ragged tensors become their
+  flat values (`path#values`) and row splits (`path#splitsN`)."""
   if isinstance(x, dict):
     for k in sorted(x):
       yield from leaves(x[k], f'{path}/{k}' if path else k)
   elif isinstance(x, (list, tuple)):
     for i, v in enumerate(x):
       yield from leaves(v, f'{path}/{i}')
+  elif isinstance(x, tf.RaggedTensor):
+    yield path + '#values', x.flat_values
+    for i, sp in enumerate(x.nested_row_splits):
+      yield f'{path}#splits{i}', sp
   else:
     yield path, x
 
@@ -211,13 +223,13 @@ def check_object(r, obj, where, spec, cases):
       want_out = {next(iter(spec['outputs'])): want_out}
     expected = dict(leaves(want_out))
     for path, value in leaves({k: out[k] for k in spec['outputs']}):
-      key = path.split('/')[0]
+      key = path.split('/')[0].split('#')[0]
       if path not in expected:
         r.add(FAIL, f'{where} output {path}', 'not produced by the source')
         continue
-      got = value.numpy() if hasattr(value, 'numpy') else np.asarray(value)
-      want = expected[path]
-      if kinds[key] == 'ids' or got.dtype.kind in 'iub':
+      got = as_array(value.numpy() if hasattr(value, 'numpy') else value)
+      want = as_array(expected[path])
+      if kinds[key] == 'ids' or got.dtype.kind in 'iubS':
         same = got.shape == want.shape and np.array_equal(got, want)
         mx, rel = (0.0, 0.0) if same else (math.inf, math.inf)
         note = '' if same else f'ids differ (shape {list(got.shape)} vs {list(want.shape)})'

@@ -24,8 +24,12 @@ CHECKS_SCRIPT = os.path.abspath(checks.__file__).replace('.pyc', '.py')
 
 
 def _numpy(x):
-  return tf.nest.map_structure(
-      lambda t: t.numpy() if hasattr(t, 'numpy') else np.asarray(t), x)
+  """Tensors -> numpy; ragged tensors stay (checks.flatten splits them)."""
+  def conv(t):
+    if isinstance(t, tf.RaggedTensor):
+      return t
+    return t.numpy() if hasattr(t, 'numpy') else np.asarray(t)
+  return tf.nest.map_structure(conv, x)
 
 
 def write_cases(path: str, cases: Sequence[Case],
@@ -33,7 +37,9 @@ def write_cases(path: str, cases: Sequence[Case],
   """Writes sample inputs and the source model's outputs for them."""
   arrays, meta = {}, []
   for i, case in enumerate(cases):
-    inputs = tf.nest.map_structure(tf.convert_to_tensor, case.inputs)
+    inputs = tf.nest.map_structure(
+        lambda t: t if isinstance(t, tf.RaggedTensor) else
+        tf.convert_to_tensor(t), case.inputs)
     expected = _numpy(reference(Case(inputs, case.target, case.kwargs)))
     s_in, a_in = checks.flatten(_numpy(inputs), f'c{i}/in')
     s_out, a_out = checks.flatten(expected, f'c{i}/out')
