@@ -19,7 +19,9 @@ The script ends with `driver.run(export, recipe='name')`. The driver:
 """
 
 import dataclasses
+import importlib.util  # pylint: disable=unused-import  (gin's include search needs it loaded)
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -59,8 +61,6 @@ flags.DEFINE_string(
     'write_golden', None,
     'Maintainers: also write the in-memory source model\'s outputs on the '
     'verification inputs to DIR/<export name>.npz (regression fixtures).')
-
-_REQUIRED = 'gin.REQUIRED/gin.constant'
 
 
 @dataclasses.dataclass
@@ -121,35 +121,30 @@ class Context:
     return path
 
 
-def _check_required(bindings=None):
-  """A `%gin.REQUIRED` value (directly or through macros) left unset."""
-  config = bindings if bindings is not None else gin.config._CONFIG  # pylint: disable=protected-access
-  def required(value, depth=0):
-    sel = getattr(value, 'scoped_selector', None)
-    if sel == _REQUIRED:
-      return True
-    if sel and sel.endswith('/gin.macro') and depth < 20:
-      macro = config.get((sel[:-len('/gin.macro')], 'gin.macro'), {})
-      return 'value' in macro and required(macro['value'], depth + 1)
-    if isinstance(value, (list, tuple)):
-      return any(required(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-      return any(required(v, depth + 1) for v in value.values())
-    return False
-  missing = []
-  for (scope, selector), params in config.items():
-    if selector.endswith('gin.macro'):
-      continue
-    for param, value in params.items():
-      if required(value):
-        missing.append((f'{scope}/' if scope else '') +
-                       f'{selector.split(".")[-1]}.{param}', value)
-  return missing
+def _gin_include_search():
+  """`include 'configs/...'` resolves from the cwd, then the repository root.
+
+  gin's Python-package reader crashes (TypeError) on a path whose first part
+  is an importable namespace package, such as this repository's `configs/`
+  when the root is on sys.path; treat that as "not found" instead.
+  """
+  from gin import resource_reader  # pylint: disable=g-import-not-at-top
+  readers = gin.config._FILE_READERS  # pylint: disable=protected-access
+  for i, (reader, exists) in enumerate(readers):
+    if exists is resource_reader.system_path_file_exists:
+      def safe_exists(path, _exists=exists):
+        try:
+          return _exists(path)
+        except TypeError:
+          return False
+      readers[i] = (reader, safe_exists)
+  if record.REPO_ROOT not in gin.config._LOCATION_PREFIXES:  # pylint: disable=protected-access
+    gin.add_config_file_search_path(record.REPO_ROOT)
 
 
 def parse_gin(files: Sequence[str], params: Sequence[str]) -> None:
   """Parses gin files/bindings; raises ExportError (one line) on problems."""
-  gin.add_config_file_search_path(record.REPO_ROOT)
+  _gin_include_search()
   resolved = []
   for f in files:
     if not os.path.exists(f) and os.path.exists(
@@ -163,23 +158,26 @@ def parse_gin(files: Sequence[str], params: Sequence[str]) -> None:
   try:
     gin.parse_config_files_and_bindings(resolved, list(params))
   except (ValueError, IOError, SyntaxError, TypeError) as e:
+    # gin checks `%gin.REQUIRED` values at parse time; say it in our words.
+    unset = re.match(r'^(\S+?)(/macro\.value)? set to `%gin\.REQUIRED`',
+                     str(e))
+    if unset:
+      name = unset.group(1)
+      raise _UsageError(
+          f'gin: required value {name} is not set; set it in the gin file or '
+          f"with --gin_params='{name} = ...'") from None
     raise _UsageError(f'gin: {_gin_message(e)}') from None
-  missing = _check_required()
-  if missing:
-    names = ', '.join(sorted(
-        str(v).lstrip('%') if str(v) != '%gin.REQUIRED' else n
-        for n, v in missing))
-    raise _UsageError(f'gin: required value(s) not set: {names}; set them in '
-                      "the gin file or with --gin_params='NAME = VALUE'")
 
 
 def _gin_message(e):
   lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-  msg = lines[0] if lines else type(e).__name__
+  msg = (lines[0] if lines else type(e).__name__).rstrip('.')
   where = [l for l in lines[1:] if l.startswith('In ')]
-  return msg + (f' ({where[0][3:]})' if where else '') + (
-      ' Check the spelling of the binding (see the recipe\'s gin files for '
-      'the configurable names).' if 'No configurable matching' in msg else '')
+  where = where[0][3:].replace('bindings string', '--gin_params') if where else ''
+  return msg + (f' ({where})' if where else '') + (
+      '; check the spelling (the configurable names are in the recipe\'s '
+      'gin files and --helpfull)' if 'No configurable matching' in msg or
+      "doesn't have a parameter" in msg else '')
 
 
 class _UsageError(ExportError):
@@ -383,6 +381,10 @@ def _flags_parser(argv):
 def run(export_fn: Callable[[Context], None], recipe: str,
         needs_checkpoint: bool = True) -> None:
   """`app.run` for an export script."""
+  # List the common flags in the script's --helpshort, beside its own.
+  for name in ('gin_file', 'gin_params', 'checkpoint_path', 'export_dir',
+               'overwrite', 'verify'):
+    FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
   def main(argv):
     if len(argv) > 1:
       print(f'error: unexpected arguments {argv[1:]}; flags take the form '

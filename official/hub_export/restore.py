@@ -156,32 +156,43 @@ def _match(layout, variables, available):
 
 
 def _closest(key, candidates, n=3):
-  # Compare the last few path components; the prefix is often what differs.
-  tail = lambda k: '/'.join(k.replace(_VALUE_SUFFIX, '').split('/')[-3:])
-  by_tail = {}
-  for c in candidates:
-    by_tail.setdefault(tail(c), c)
-  close = difflib.get_close_matches(tail(key), list(by_tail), n=n, cutoff=0.5)
-  return [by_tail[c].replace(_VALUE_SUFFIX, '') for c in close]
+  """Checkpoint keys most like `key`: same variable name first, then path."""
+  strip = lambda k: k.replace(_VALUE_SUFFIX, '')
+  key = strip(key)
+  leaf = key.split('/')[-1]
+  same_leaf = [strip(c) for c in candidates if strip(c).split('/')[-1] == leaf]
+  pool = same_leaf or [strip(c) for c in candidates]
+  ranked = sorted(pool, key=lambda c: -difflib.SequenceMatcher(
+      None, key, c).ratio())
+  return ranked[:n]
+
+
+def _describe(v, key):
+  name = v.name[:-2] if v.name.endswith(':0') else v.name
+  return f'{name} (checkpoint key {key.replace(_VALUE_SUFFIX, "")})'
 
 
 def _mismatch_report(path, layout, missing, mismatched, n_required,
                      available, hint):
+  parts = []
+  if mismatched:
+    parts.append(f'{len(mismatched)} of {n_required} exported variables have '
+                 'the wrong shape')
+  if missing:
+    parts.append(f'{len(missing)} of {n_required} found nothing')
+  first = (f'checkpoint {path} does not match the exported model (closest '
+           f'layout: {layout.name}): {" and ".join(parts)}. {hint}')
   lines = []
-  first = (f'checkpoint {path} does not match the exported model: '
-           f'{len(missing)} of {n_required} variables found nothing and '
-           f'{len(mismatched)} have the wrong shape (closest layout: '
-           f'{layout.name}). {hint}')
   candidates = [k for k in available if '.OPTIMIZER_SLOT' not in k]
   for v, key, ckpt_shape in mismatched[:20]:
-    lines.append(f'  wrong shape: {key.replace(_VALUE_SUFFIX, "")}: model '
+    lines.append(f'  wrong shape: {_describe(v, key)}: model '
                  f'{list(_shape(v))}, checkpoint {list(ckpt_shape)}')
   if len(mismatched) > 20:
     lines.append(f'  ... and {len(mismatched) - 20} more with the wrong shape')
   for v, key in missing[:20]:
     close = _closest(key, candidates)
-    lines.append(f'  not found: {key.replace(_VALUE_SUFFIX, "")} '
-                 f'{list(_shape(v))}; closest checkpoint keys: '
+    lines.append(f'  not found: {_describe(v, key)} {list(_shape(v))}; '
+                 f'closest checkpoint keys: '
                  f'{", ".join(close) if close else "(none)"}')
   if len(missing) > 20:
     lines.append(f'  ... and {len(missing) - 20} more not found')
