@@ -1,0 +1,115 @@
+"""Verification catches broken exports (official/hub_export/checks.py).
+
+Each test saves a SavedModel with one deliberate defect, bypassing the
+writer, and checks that `verify.verify` fails on exactly that defect.
+"""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.hub_export import spec
+from official.hub_export import verify
+from official.hub_export import writer
+from official.hub_export.spec import ExportError
+
+SPEC = spec.single(tf.TensorSpec([None, 3], tf.float32, name='x'), 'logits',
+                   spec.Output('logits', tolerance=1e-6))
+CASES = [spec.Case(np.random.RandomState(0).normal(size=[1, 3]).astype('f')),
+         spec.Case(np.random.RandomState(1).normal(size=[3, 3]).astype('f'))]
+
+
+class Linear(writer.Reusable):
+  """y = x @ w (+ optional defects)."""
+
+  def __init__(self, softmax=False, dead=False, bad_loss=False, stray=False):
+    super().__init__()
+    self.w = tf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 6)
+    self.unused = tf.Variable(1.0)
+    self.variables = [self.w] + ([self.unused] if dead else [])
+    self.trainable_variables = [self.w] + ([self.unused] if dead or stray
+                                           else [])
+    loss = ((lambda: tf.fill([2], 0.1)) if bad_loss
+            else (lambda: 0.01 * tf.reduce_sum(self.w**2)))
+    self.regularization_losses = [tf.function(loss, input_signature=[])]
+    self.softmax = softmax
+
+  @tf.function
+  def __call__(self, x, training=False):
+    y = tf.matmul(x, self.w)
+    return tf.nn.softmax(y) if self.softmax else y
+
+
+def reference(case):
+  w = np.arange(6, dtype=np.float32).reshape(3, 2) / 6
+  return case.inputs @ w
+
+
+def _save(obj, path, trace_training=(True, False), batch=None):
+  for t in trace_training:
+    obj.__call__.get_concrete_function(
+        tf.TensorSpec([batch, 3], tf.float32), training=t)
+  sig = obj.__call__.get_concrete_function(
+      tf.TensorSpec([batch, 3], tf.float32, name='x'), training=False)
+  tf.saved_model.save(obj, path, signatures={'serving_default': sig})
+  return path
+
+
+def _failures(path, cases=CASES, ref=reference):
+  with pytest.raises(ExportError) as e:
+    verify.verify(path, SPEC, cases, ref)
+  lines = str(e.value).splitlines()
+  assert lines[0].startswith('verification failed')
+  return '\n'.join(lines[1:])
+
+
+def test_good_export_passes(tmp_path):
+  obj = Linear()
+  writer.write(obj, str(tmp_path / 'm'), SPEC)
+  result = verify.verify(str(tmp_path / 'm'), SPEC, CASES, reference)
+  assert result['failed'] == 0
+  names = [c['name'] for c in result['checks']]
+  assert 'hub.KerasLayer fit step updates weights' in names
+  assert 'root every trainable variable gets a gradient' in names
+
+
+def test_wrong_numbers(tmp_path):
+  path = _save(Linear(), str(tmp_path / 'm'))
+  fails = _failures(path, ref=lambda c: reference(c) + 1e-3)
+  assert 'FAIL root output logits equals source: max abs diff 0.001' in fails
+
+
+def test_missing_training_trace(tmp_path):
+  path = _save(Linear(), str(tmp_path / 'm'), trace_training=(False,))
+  assert 'FAIL root.__call__(training=True)' in _failures(path)
+
+
+def test_softmax_output_declared_as_logits(tmp_path):
+  path = _save(Linear(softmax=True), str(tmp_path / 'm'))
+  fails = _failures(path, ref=lambda c: tf.nn.softmax(reference(c)))
+  assert 'FAIL root output logits is logits' in fails
+  assert 'looks like softmax output' in fails
+  assert 'FAIL graph has no final softmax/sigmoid before logits: Softmax' in fails
+
+
+def test_dead_variable(tmp_path):
+  path = _save(Linear(dead=True), str(tmp_path / 'm'))
+  fails = _failures(path)
+  assert 'FAIL root every trainable variable gets a gradient' in fails
+  assert 'zero: Variable' in fails
+
+
+def test_non_scalar_regularization_loss(tmp_path):
+  path = _save(Linear(bad_loss=True), str(tmp_path / 'm'))
+  assert 'FAIL root.regularization_losses are finite scalars' in _failures(path)
+
+
+def test_trainable_variable_missing_from_variables(tmp_path):
+  path = _save(Linear(stray=True), str(tmp_path / 'm'))
+  assert 'FAIL root.trainable_variables ⊆ variables' in _failures(path)
+
+
+def test_fixed_batch_dimension(tmp_path):
+  path = _save(Linear(), str(tmp_path / 'm'), batch=3)
+  fails = _failures(path)
+  assert 'FAIL serving_default inputs match the declared API' in fails
+  assert 'FAIL root case 0' in fails  # The batch-1 sample cannot be fed.
