@@ -33,12 +33,14 @@ import tensorflow as tf
 from official.hub_export import spec as spec_lib
 
 
-class Reusable(tf.train.Checkpoint):
+class Reusable(tf.__internal__.tracking.AutoTrackable):
   """Root (or sub-object) of a reusable SavedModel.
 
-  A `tf.train.Checkpoint` rather than a `tf.Module`: `tf.Module` computes
-  `variables`/`trainable_variables` as properties, which cannot be assigned
-  and are not restored as attributes by `hub.load`.
+  An AutoTrackable (what `tf.saved_model.save` tracks attribute by attribute)
+  rather than a `tf.Module`, whose `variables`/`trainable_variables` are
+  computed properties that cannot be assigned and are not restored as
+  attributes by `hub.load`; and rather than a `tf.train.Checkpoint`, which
+  adds a stray `save_counter` variable to the export.
   """
 
 
@@ -137,6 +139,12 @@ def _trace(obj, spec: spec_lib.ExportSpec, where: str):
   for attr in ('variables', 'trainable_variables', 'regularization_losses'):
     if not hasattr(obj, attr) and spec.trainable:
       raise TypeError(f'{where} lacks `{attr}` (required by the reusable API)')
+  for inputs, kwargs in spec.traces:  # Further declared variants.
+    if spec.training_arg:
+      call.get_concrete_function(inputs, training=True, **kwargs)
+      call.get_concrete_function(inputs, training=False, **kwargs)
+    else:
+      call.get_concrete_function(inputs, **kwargs)
   if spec.training_arg:
     call.get_concrete_function(spec.inputs, training=True)
     return call.get_concrete_function(spec.inputs, training=False)
@@ -191,6 +199,9 @@ def write(obj, export_dir: str, spec: spec_lib.ExportSpec) -> None:
     if not hasattr(obj, name):
       raise TypeError(f'export object lacks declared sub-object `{name}`')
     _trace(getattr(obj, name), sub, name)
+  if not spec.tensor_inputs():
+    raise TypeError('the root object needs tf.TensorSpec inputs (or a dict of '
+                    'them) for its serving_default signature')
   signatures = {'serving_default': serving_signature(obj, spec)}
   try:
     tf.saved_model.save(
