@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -126,7 +127,7 @@ class Report:
       s = f"{c['status']} {c['name']}"
       if c['value'] != '':
         s += f": {c['value']}"
-      if c['detail']:
+      if c['detail'] and c['status'] != PASS:
         s += f" ({c['detail']})"
       yield s
 
@@ -218,7 +219,9 @@ def check_object(r, obj, where, spec, cases):
       r.add(FAIL, f'{where} outputs', f'missing keys {missing}',
             f'got {sorted(out) if isinstance(out, dict) else type(out)}')
       continue
-    want_out = case['expected']
+    want_out = case.get('expected')
+    if want_out is None:  # Generated inputs: nothing to compare with.
+      continue
     if not spec.get('returns_dict', True):
       want_out = {next(iter(spec['outputs'])): want_out}
     expected = dict(leaves(want_out))
@@ -260,16 +263,6 @@ def check_object(r, obj, where, spec, cases):
                for (_, x), (_, y) in zip(leaves(a), leaves(b)))
     r.ok(same, f'{where} deterministic with training=False',
          'identical' if same else 'outputs differ between calls')
-    if spec.get('training_arg', True) and trainable:
-      t = r.guard(f'{where} training mode', lambda: _call(
-          obj, first['inputs'], True, spec, first['kwargs']))
-      if t is not None:
-        differs = any(not np.allclose(np.asarray(x), np.asarray(y))
-                      for (_, x), (_, y) in zip(leaves(a), leaves(t))
-                      if np.asarray(x).dtype.kind == 'f')
-        r.add(PASS, f'{where} training=True mode',
-              'differs from inference (dropout/batch norm active)' if differs
-              else 'same as inference (no dropout or batch norm)')
     # Logits, not probabilities.
     if not spec.get('returns_dict', True):
       a = {next(iter(spec['outputs'])): a}
@@ -471,12 +464,14 @@ def check_keras_layer(r, path, obj, spec, cases):
        'hub.KerasLayer(trainable=True) trainable weights',
        f'{len(layer.trainable_weights)} (object has {n_train})')
   n_reg = len(getattr(obj, 'regularization_losses', []))
-  r.ok(len(layer.losses) == n_reg and all(
-      np.isfinite(float(l)) for l in layer.losses),
-       'hub.KerasLayer losses', f'{len(layer.losses)} finite (object has {n_reg})')
+  finite = [np.asarray(l).shape == () and bool(np.isfinite(np.asarray(l)))
+            for l in layer.losses]
+  r.ok(len(layer.losses) == n_reg and all(finite), 'hub.KerasLayer losses',
+       f'{sum(finite)} finite scalars of {len(layer.losses)} (object has '
+       f'{n_reg})')
   frozen = hub.KerasLayer(path, trainable=False)
   frozen(case['inputs'])
-  frozen_loss = sum(abs(float(l)) for l in frozen.losses)
+  frozen_loss = sum(float(np.abs(np.asarray(l)).sum()) for l in frozen.losses)
   r.ok(not frozen.trainable_weights and frozen_loss == 0.0,
        'hub.KerasLayer(trainable=False) is frozen',
        f'{len(frozen.trainable_weights)} trainable weights, '
@@ -514,8 +509,358 @@ def _fit_step(r, layer, spec, case):
        f'{changed} of {len(before)} weights changed')
 
 
-def run_checks(saved_model, spec, cases):
-  """All checks; returns (Report, info dict)."""
+# --------------------------------------------------------------------------
+# Any SavedModel: infer the API from the traced functions, make sample inputs.
+
+TASKS = ('text-embedding', 'text-preprocessing', 'image-feature-vector',
+         'image-classification', 'custom')
+ENCODER_INPUTS = ('input_word_ids', 'input_mask', 'input_type_ids')
+SENTENCES = ['The quick brown fox jumps over the lazy dog.',
+             'hello world', '', 'Un café à Zürich, 東京 and 123 unknownwordzz!']
+
+
+def _tspec_json(s, name):
+  return {'name': name, 'dtype': s.dtype.name,
+          'shape': None if s.shape.rank is None else s.shape.as_list()}
+
+
+def _call_signature(obj):
+  """(input structure, training_arg) of obj.__call__'s first inference trace."""
+  fns = list(getattr(obj.__call__, 'concrete_functions', []))
+  if not fns:
+    raise ValueError('__call__ has no traced concrete function')
+  best, training_arg = None, False
+  for fn in fns:
+    args, kwargs = fn.structured_input_signature
+    flags_ = [a for a in args[1:] if isinstance(a, bool)]
+    if 'training' in kwargs or flags_:
+      training_arg = True
+      if kwargs.get('training', flags_[0] if flags_ else None) is False:
+        best = best or fn
+  fn = best or fns[0]
+  return fn, fn.structured_input_signature[0][0], training_arg
+
+
+def infer_spec(obj, task):
+  """The spec a consumer can read off a SavedModel's traced functions."""
+  fn, inputs, training_arg = _call_signature(obj)
+  if isinstance(inputs, dict):
+    ins = {'dict': True, 'specs': [_tspec_json(v, k)
+                                   for k, v in sorted(inputs.items())]}
+  else:
+    ins = {'dict': False, 'specs': [_tspec_json(inputs, inputs.name or
+                                                'inputs')]}
+  out = fn.structured_outputs
+  returns_dict = isinstance(out, dict)
+  serving = getattr(obj, 'signatures', {}).get('serving_default')
+  single = (sorted(serving.structured_outputs) if serving is not None
+            else ['outputs'])
+  keys = sorted(out) if returns_dict else (single if len(single) == 1
+                                           else ['outputs'])
+  def kind(k):
+    if task == 'image-classification' and (not returns_dict or k in (
+        'default', 'logits')):
+      return 'logits'
+    return 'any'
+  trainable = bool(getattr(obj, 'trainable_variables', []))
+  return {'task': task, 'training_arg': training_arg, 'trainable': trainable,
+          'returns_dict': returns_dict, 'inputs': ins,
+          'outputs': {k: {'kind': kind(k), 'tolerance': 0.0} for k in keys},
+          'subobjects': {}}
+
+
+def _sample(s, batch, size, rng):
+  """A sample tensor for a TensorSpec json; None dims get `size`."""
+  shape = s['shape']
+  if shape is None:
+    shape = [batch]
+  dims = [batch if i == 0 else (size if d is None else d)
+          for i, d in enumerate(shape)]
+  if len(dims) == 4 and shape[-1] == 3:  # Images: square, RGB.
+    dims = [batch, size, size, 3]
+  name, dtype = s['name'] or '', s['dtype']
+  if dtype == 'string':
+    return tf.constant((SENTENCES * batch)[:batch] if len(dims) == 1 else
+                       np.full(dims, SENTENCES[0]))
+  if dtype.startswith('int') or dtype.startswith('uint'):
+    if 'mask' in name:
+      a = np.ones(dims)
+    elif 'type' in name:
+      a = np.zeros(dims)
+    else:
+      a = rng.randint(1, 5, size=dims)  # Small ids: valid in any vocabulary.
+    return tf.constant(a.astype(dtype))
+  if dtype == 'bool':
+    return tf.constant(np.ones(dims, bool))
+  return tf.constant(rng.uniform(0, 1, size=dims).astype(dtype))
+
+
+def generate_cases(spec):
+  """A shape sweep of inputs for the root call: batch 1 and 3, two sizes."""
+  rng = np.random.RandomState(0)
+  image = spec['task'].startswith('image')
+  sizes = (224, 193) if image else (8, 13)
+  cases = []
+  for batch, size in ((1, sizes[0]), (3, sizes[1])):
+    specs = spec['inputs']['specs']
+    if spec['inputs']['dict']:
+      inputs = {s['name']: _sample(s, batch, size, rng) for s in specs}
+    else:
+      inputs = _sample(specs[0], batch, size, rng)
+    cases.append({'target': '', 'kwargs': {}, 'inputs': inputs,
+                  'expected': None})
+  return cases
+
+
+# --------------------------------------------------------------------------
+# Checks that need no source model.
+
+def check_task(r, obj, spec, cases):
+  """Conformance to the TF Hub common API of the declared task."""
+  task = spec.get('task', 'custom')
+  if task in ('custom', None):
+    return
+  ins = spec['inputs']
+  names = [s['name'] for s in ins['specs']]
+  case = cases[0] if cases else None
+  out = (_call(obj, case['inputs'], False, spec, case['kwargs'])
+         if case else None)
+  if task == 'text-embedding' and ins['dict']:  # Transformer encoder.
+    missing = [n for n in ENCODER_INPUTS if n not in names]
+    r.ok(not missing, 'text encoder inputs', ', '.join(names),
+         f'missing {missing}' if missing else '')
+    if isinstance(out, dict):
+      need = ('pooled_output', 'sequence_output', 'default')
+      lacking = [k for k in need if k not in out]
+      r.ok(not lacking, 'text encoder outputs', ', '.join(sorted(out)),
+           f'missing {lacking}' if lacking else '')
+      if 'default' in out and 'pooled_output' in out:
+        r.ok(np.array_equal(out['default'], out['pooled_output']),
+             'text encoder default equals pooled_output')
+    return
+  if task == 'text-embedding':
+    s = ins['specs'][0]
+    r.ok(s['dtype'] == 'string' and s['shape'] in (None, [None]),
+         'text embedding input', f"{s['dtype']}{s['shape']}",
+         'expected a [batch] tf.string')
+    if out is not None:
+      o = np.asarray(out if not isinstance(out, dict) else out.get(
+          'default', next(iter(out.values()))))
+      batch = int(tf.shape(case['inputs'])[0])
+      r.ok(o.ndim == 2 and o.shape[0] == batch and o.dtype == np.float32,
+           'text embedding output', f'{o.dtype}{list(o.shape)}',
+           'expected float32 [batch, dim]')
+    return
+  if task == 'text-preprocessing':
+    s = ins['specs'][0]
+    r.ok(s['dtype'] == 'string', 'preprocessor input', f"{s['dtype']}{s['shape']}")
+    if isinstance(out, dict):
+      lacking = [k for k in ENCODER_INPUTS if k not in out]
+      if r.ok(not lacking, 'preprocessor outputs', ', '.join(sorted(out)),
+              f'missing {lacking}' if lacking else ''):
+        ids = np.asarray(out['input_word_ids'])
+        r.ok(ids.dtype == np.int32 and ids.ndim == 2,
+             'preprocessor output dtype/rank', f'{ids.dtype}{list(ids.shape)}')
+        r.ok(ids.shape[1] == 128, 'preprocessor default seq_length',
+             str(ids.shape[1]), 'TF Hub preprocessors default to 128',
+             fail=WARN)
+    for sub in ('tokenize', 'bert_pack_inputs'):
+      r.ok(hasattr(obj, sub), f'preprocessor .{sub} exists')
+    if hasattr(obj, 'tokenize'):
+      tok = r.guard('preprocessor .tokenize', lambda: obj.tokenize(
+          tf.constant(SENTENCES)))
+      if tok is not None:
+        r.ok(isinstance(tok, tf.RaggedTensor) and tok.dtype == tf.int32,
+             'preprocessor .tokenize returns ragged int32',
+             f'{type(tok).__name__} {tok.dtype.name}')
+        r.ok(hasattr(obj.tokenize, 'get_special_tokens_dict'),
+             'preprocessor .tokenize.get_special_tokens_dict exists')
+        if hasattr(obj, 'bert_pack_inputs'):
+          packed = r.guard('preprocessor .bert_pack_inputs', lambda:
+                           obj.bert_pack_inputs([tok, tok], seq_length=16))
+          if packed is not None:
+            shape = np.asarray(packed['input_word_ids']).shape
+            r.ok(shape == (len(SENTENCES), 16),
+                 'preprocessor .bert_pack_inputs(seq_length=16)', str(shape))
+    return
+  if task.startswith('image'):
+    s = ins['specs'][0]
+    shape = s['shape']
+    r.ok(not ins['dict'] and s['dtype'] == 'float32' and shape is not None and
+         len(shape) == 4 and shape[0] is None and shape[-1] == 3,
+         'image input', f"{s['dtype']}{shape}",
+         'expected float32 [batch, height, width, 3]')
+    check_image_range(r, obj)
+    if out is not None:
+      o = np.asarray(out if not isinstance(out, dict) else out.get(
+          'default', next(iter(out.values()))))
+      r.ok(o.ndim == 2, f'{task} output', f'{o.dtype}{list(o.shape)}',
+           'expected [batch, features or classes]')
+
+
+def _fn_graph_consumers(fn, tensor, depth=0):
+  """First real ops consuming `tensor`, looking through calls and casts."""
+  found = []
+  for op in tensor.consumers():
+    if op.type in ('Identity', 'Cast') and depth < 30:
+      found += _fn_graph_consumers(fn, op.outputs[0], depth + 1)
+    elif op.type in ('StatefulPartitionedCall', 'PartitionedCall') and \
+        depth < 30:
+      inner = fn.graph._get_function(op.get_attr('f').name)  # pylint: disable=protected-access
+      idx = [i for i, t in enumerate(op.inputs) if t is tensor]
+      if inner is not None and idx and idx[0] < len(inner.graph.inputs):
+        found += _fn_graph_consumers(inner, inner.graph.inputs[idx[0]],
+                                     depth + 1)
+    else:
+      found.append(op)
+  return found
+
+
+def _const_values(op):
+  vals = []
+  for t in op.inputs:
+    if t.op.type == 'Const':
+      vals.append(tf.make_ndarray(t.op.get_attr('value')))
+  return vals
+
+
+def check_image_range(r, obj):
+  """Images in [0, 1]: flag graphs that rescale by 1/255 or subtract 0-255
+  scale means straight from the input (they expect [0, 255] pixels)."""
+  try:
+    fn = _call_signature(obj)[0]
+  except ValueError:
+    return
+  placeholder = fn.graph.inputs[0]
+  problems = []
+  for op in _fn_graph_consumers(fn, placeholder):
+    for c in _const_values(op):
+      c = np.abs(np.asarray(c, np.float64))
+      if not c.size:
+        continue
+      if op.type == 'Mul' and c.max() <= 1 / 200:
+        problems.append(f'{op.type} by {c.max():.4g} (a 1/255 rescale)')
+      elif op.type in ('RealDiv', 'Div', 'FloorDiv') and c.min() >= 200:
+        problems.append(f'{op.type} by {c.min():.4g} (a /255 rescale)')
+      elif op.type in ('Sub', 'AddV2', 'Add', 'BiasAdd') and c.max() > 10:
+        problems.append(f'{op.type} of {c.max():.4g} (0-255 scale means)')
+  r.ok(not problems, 'image inputs are in [0, 1]',
+       'no 0-255 rescaling on the input' if not problems else
+       '; '.join(sorted(set(problems))[:3]),
+       'TF Hub image models take float32 RGB in [0, 1]')
+
+
+def check_training_mode(r, obj, spec, case):
+  """Dropout/batch norm: training=True must actually differ where present."""
+  if not spec.get('training_arg', True) or case is None:
+    return
+  fns = [f for f in obj.__call__.concrete_functions
+         if True in f.structured_input_signature[0][1:] or
+         f.structured_input_signature[1].get('training') is True]
+  if not fns:
+    return
+  types = set()
+  def collect(graph, depth=0):
+    for op in graph.get_operations():
+      types.add(op.type)
+      if op.type in ('StatefulPartitionedCall', 'PartitionedCall') and depth < 30:
+        inner = graph._get_function(op.get_attr('f').name)  # pylint: disable=protected-access
+        if inner is not None:
+          collect(inner.graph, depth + 1)
+  collect(fns[0].graph)
+  has_dropout = bool(types & {'RandomUniform', 'StatelessRandomUniformV2',
+                              'StatelessRandomUniform', 'RandomUniformInt'})
+  has_bn = any(t.startswith('FusedBatchNorm') for t in types) or 'Moments' in \
+      types or 'Mean' in types and 'SquaredDifference' in types
+  if not (has_dropout or has_bn):
+    r.add(PASS, 'training=True mode', 'no dropout or batch norm in the graph')
+    return
+  a = _call(obj, case['inputs'], False, spec, case['kwargs'])
+  b = _call(obj, case['inputs'], True, spec, case['kwargs'])
+  differs = any(not np.allclose(np.asarray(x), np.asarray(y))
+                for (_, x), (_, y) in zip(leaves(a), leaves(b))
+                if np.asarray(x).dtype.kind == 'f')
+  what = ' and '.join(n for n, h in (('dropout', has_dropout),
+                                     ('batch norm', has_bn)) if h)
+  r.ok(differs, 'training=True mode differs from inference',
+       f'{what} in the graph; outputs {"differ" if differs else "identical"}',
+       fail=WARN)
+
+
+def check_files(r, saved_model):
+  """Before loading: every asset present, no absolute paths in the graph."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  pb_path = os.path.join(saved_model, 'saved_model.pb')
+  with open(pb_path, 'rb') as f:
+    raw = f.read()
+  proto = saved_model_pb2.SavedModel()
+  proto.ParseFromString(raw)
+  assets = sorted({a.filename for mg in proto.meta_graphs
+                   for a in mg.asset_file_def})
+  missing = [a for a in assets if not os.path.isfile(
+      os.path.join(saved_model, 'assets', a))]
+  r.ok(not missing, 'every asset is present', f'{len(assets)} assets',
+       f'missing: {missing}' if missing else '')
+  leaked = sorted({m.decode('utf-8', 'replace') for m in re.findall(
+      rb'(?<![\w.])(/(?:home|tmp|root|usr|work|Users|mnt|data|var|opt|scratch)'
+      rb'/[\w./-]+)', raw)})
+  here = os.path.abspath(saved_model).encode()
+  if here in raw and not leaked:
+    leaked = [os.path.abspath(saved_model)]
+  r.ok(not leaked, 'no absolute paths in saved_model.pb',
+       ', '.join(leaked[:3]) if leaked else 'none',
+       'paths of the exporting machine make the model non-portable')
+
+
+def check_self_contained(r, saved_model, spec, case):
+  """Survives load -> re-save -> delete the original -> load."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  tmp = tempfile.mkdtemp(prefix='reusable_check_')
+  try:
+    copy = os.path.join(tmp, 'copy')
+    resaved = os.path.join(tmp, 'resaved')
+    shutil.copytree(saved_model, copy)
+    def roundtrip():
+      obj = tf.saved_model.load(copy)
+      tf.saved_model.save(obj, resaved)
+      del obj
+      shutil.rmtree(copy)
+      again = tf.saved_model.load(resaved)
+      if case is not None:
+        _call(again, case['inputs'], False, spec, case['kwargs'])
+      return True
+    ok = r.guard('load -> re-save -> delete original -> load', roundtrip)
+    if ok:
+      r.add(PASS, 'load -> re-save -> delete original -> load', 'works')
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def directory_sizes(saved_model):
+  sizes = {'saved_model_pb': 0, 'variables': 0, 'assets': 0, 'total': 0}
+  for dirpath, _, files in os.walk(saved_model):
+    for name in files:
+      path = os.path.join(dirpath, name)
+      rel = os.path.relpath(path, saved_model)
+      n = os.path.getsize(path)
+      sizes['total'] += n
+      if rel == 'saved_model.pb':
+        sizes['saved_model_pb'] += n
+      elif rel.startswith('variables' + os.sep):
+        sizes['variables'] += n
+      elif rel.startswith('assets' + os.sep):
+        sizes['assets'] += n
+  return sizes
+
+
+def run_checks(saved_model, spec=None, cases=None, task='custom'):
+  """All checks; returns (Report, info dict).
+
+  With `spec`/`cases` (an export's declared API and the source model's
+  outputs) outputs are compared with the source; without, the API is read off
+  the SavedModel and sample inputs are generated for `task`.
+  """
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   try:
     import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
@@ -523,12 +868,29 @@ def run_checks(saved_model, spec, cases):
     pass
   r = Report()
   info = {}
+  r.guard('files', lambda: check_files(r, saved_model))
   t0 = time.perf_counter()
   obj = r.guard('hub.load', lambda: hub.load(saved_model))
   info['load_seconds'] = round(time.perf_counter() - t0, 3)
   if obj is None:
     return r, info
   r.add(PASS, 'hub.load', f"{info['load_seconds']:.2f} s")
+  info['sizes'] = directory_sizes(saved_model)
+  mb = lambda n: f'{n / 1e6:.2f} MB'
+  r.add(PASS, 'sizes', ', '.join(f'{k} {mb(v)}' for k, v in
+                                 info['sizes'].items()))
+  if spec is None:
+    if not hasattr(obj, '__call__'):
+      r.add(FAIL, 'root.__call__ exists', 'no __call__: not a reusable '
+            'SavedModel (TF1 hub.Module or signatures only?)')
+      return r, info
+    spec = r.guard('read the API off __call__', lambda: infer_spec(obj, task))
+    if spec is None:
+      return r, info
+    cases = r.guard('sample inputs', lambda: generate_cases(spec))
+    if cases is None:
+      return r, info
+  info['api'] = spec
   by_target = {}
   for c in cases:
     by_target.setdefault(c['target'], []).append(c)
@@ -545,6 +907,13 @@ def run_checks(saved_model, spec, cases):
     if r.ok(child is not None, f'sub-object .{name} exists'):
       r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
           r, c, n, s, by_target.get(n, [])))
+  first = (by_target.get('') or [None])[0]
+  r.guard('task conformance', lambda: check_task(r, obj, spec,
+                                                 by_target.get('', [])))
+  if spec.get('trainable', True):
+    r.guard('training mode', lambda: check_training_mode(r, obj, spec, first))
+  r.guard('self-contained', lambda: check_self_contained(
+      r, saved_model, spec, first))
   if spec.get('trainable', True) and spec.get('training_arg', True) and \
       by_target.get(''):
     r.guard('hub.KerasLayer checks', lambda: check_keras_layer(
@@ -568,23 +937,35 @@ def load_cases(path):
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument('--saved_model', required=True)
-  p.add_argument('--spec', required=True)
-  p.add_argument('--cases', required=True)
+  p.add_argument('--spec', help='declared API (ExportSpec.to_json())')
+  p.add_argument('--cases', help='sample inputs and source outputs (.npz)')
+  p.add_argument('--task', default=None, choices=TASKS,
+                 help='TF Hub task whose common API to check')
   p.add_argument('--output', help='write the JSON result here')
+  p.add_argument('--json', action='store_true',
+                 help='print JSON instead of report lines')
   args = p.parse_args(argv)
   tf.get_logger().setLevel('ERROR')
-  with open(args.spec) as f:
-    spec = json.load(f)
-  cases = load_cases(args.cases)
-  r, info = run_checks(args.saved_model, spec, cases)
+  spec = cases = None
+  if args.spec:
+    with open(args.spec) as f:
+      spec = json.load(f)
+    if args.task:
+      spec['task'] = args.task
+  if args.cases:
+    cases = load_cases(args.cases)
+  r, info = run_checks(args.saved_model, spec, cases, args.task or 'custom')
   result = {'checks': r.checks, 'info': info,
             'failed': len(r.failed), 'passed': sum(
                 c['status'] == PASS for c in r.checks)}
   if args.output:
     with open(args.output, 'w') as f:
       json.dump(result, f, indent=1)
-  for line in r.lines():
-    print(line)
+  if args.json:
+    print(json.dumps(result, indent=1, default=str))
+  else:
+    for line in r.lines():
+      print(line)
   return 1 if r.failed else 0
 
 

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -60,6 +60,41 @@ def consumer_env():
   return env
 
 
+def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
+                    cases_npz: Optional[str] = None,
+                    task: Optional[str] = None) -> dict:
+  """Runs checks.py on a SavedModel in a fresh, isolated consumer process.
+
+  Returns its result dict (`checks`, `info`, `passed`, `failed`) plus
+  `report`, the PASS/WARN/FAIL lines. Without `spec`/`cases_npz` the API is
+  read off the SavedModel and sample inputs are generated for `task`.
+  """
+  with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
+    out_path = os.path.join(tmp, 'result.json')
+    cmd = [sys.executable, '-I', CHECKS_SCRIPT,
+           f'--saved_model={os.path.abspath(saved_model_dir)}',
+           f'--output={out_path}']
+    if spec is not None:
+      spec_path = os.path.join(tmp, 'spec.json')
+      with open(spec_path, 'w') as f:
+        json.dump(spec, f)
+      cmd.append(f'--spec={spec_path}')
+    if cases_npz:
+      cmd.append(f'--cases={os.path.abspath(cases_npz)}')
+    if task:
+      cmd.append(f'--task={task}')
+    proc = subprocess.run(cmd, cwd=tmp, env=consumer_env(),
+                          capture_output=True, text=True, check=False)
+    if not os.path.exists(out_path):
+      tail = '\n'.join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+      raise ExportError(f'checking {saved_model_dir} crashed '
+                        f'(exit {proc.returncode}); output:\n{tail}')
+    with open(out_path) as f:
+      result = json.load(f)
+  result['report'] = proc.stdout.strip().splitlines()
+  return result
+
+
 def verify(saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],
            reference: Callable[[Case], Any]) -> dict:
   """Verifies an export; returns the result dict, raises ExportError on FAIL.
@@ -72,26 +107,10 @@ def verify(saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],
       the outputs the export must reproduce (dict/list/tensor, same structure
       as the export's outputs).
   """
-  with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
-    spec_path = os.path.join(tmp, 'spec.json')
+  with tempfile.TemporaryDirectory(prefix='hub_export_cases_') as tmp:
     cases_path = os.path.join(tmp, 'cases.npz')
-    out_path = os.path.join(tmp, 'result.json')
-    with open(spec_path, 'w') as f:
-      json.dump(spec.to_json(), f)
     write_cases(cases_path, cases, reference)
-    cmd = [sys.executable, '-I', CHECKS_SCRIPT,
-           f'--saved_model={os.path.abspath(saved_model_dir)}',
-           f'--spec={spec_path}', f'--cases={cases_path}',
-           f'--output={out_path}']
-    proc = subprocess.run(cmd, cwd=tmp, env=consumer_env(),
-                          capture_output=True, text=True, check=False)
-    if not os.path.exists(out_path):
-      tail = '\n'.join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-      raise ExportError(f'verification of {saved_model_dir} crashed '
-                        f'(exit {proc.returncode}); output:\n{tail}')
-    with open(out_path) as f:
-      result = json.load(f)
-  result['report'] = proc.stdout.strip().splitlines()
+    result = consumer_checks(saved_model_dir, spec.to_json(), cases_path)
   if result['failed']:
     failed = [l for l in result['report'] if l.startswith('FAIL')]
     raise ExportError('\n'.join(
