@@ -365,8 +365,25 @@ def _summary(recipe, export_dir, ctx, records, t_export, t_verify, total):
     print(f'  source: {os.path.abspath(rep.path)} ({rep.format}, layout {rep.layout!r}, '
           f'{rep.restored} variables / {rep.parameters:,} parameters '
           f'restored, {rep.ignored_values} other values ignored)')
+  own, child = peak_memory()
+  verified = any(rec['verification'] is not None for rec in records)
+  print(f'  peak memory (RSS): {_human(own)} export process'
+        + (f', {_human(child)} verification process' if verified and child
+           else ''))
   print(f'  record: {record.EXTRA}/{record.RECORD} and '
         f'{record.EXTRA}/{record.OPERATIVE_CONFIG} in each SavedModel')
+
+
+def peak_memory():
+  """(bytes, bytes): peak resident memory of this process and of its
+  largest finished child process (the verification), 0 where unknown."""
+  try:
+    import resource  # pylint: disable=g-import-not-at-top
+  except ImportError:  # Not on POSIX.
+    return 0, 0
+  unit = 1 if sys.platform == 'darwin' else 1024  # ru_maxrss: bytes or KiB.
+  return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit,
+          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit)
 
 
 def _flags_parser(argv):

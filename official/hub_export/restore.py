@@ -235,7 +235,9 @@ def restore(checkpoint_path: str, layouts: Sequence[Layout],
     missing, mismatched, matched = _match(layout, required, values)
     if not missing and not mismatched:
       return _read(path, layout, matched, values)
-    score = len(matched)
+    # Closest: most values found with the right shape, then most found at
+    # all (a wrong shape says more than a key that is not there).
+    score = (len(matched), len(mismatched))
     if best is None or score > best[0]:
       best = (score, layout, missing, mismatched)
   if best is None:

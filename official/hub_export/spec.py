@@ -14,12 +14,18 @@ kind and tolerance. A model that returns a single tensor has exactly one
 output key (the name used for its `serving_default` signature output).
 Sub-objects such as BERT's `.mlm` are declared the same way in `subobjects`.
 
+Sub-objects may take other inputs: a list of `tf.RaggedTensorSpec`s, and
+further traced variants of `__call__` in `traces`, e.g. a preprocessor's
+`.bert_pack_inputs` traced for 1 and 2 segments of ragged rank 1 and 2 with a
+`seq_length=tf.TensorSpec([], tf.int32)` argument (only the root, which gets
+the `serving_default` signature, is limited to tensors or a dict of them).
+
 This module also holds `ExportError`, the one exception type for bad input:
 the drivers print its message as a one-line error and exit non-zero.
 """
 
 import dataclasses
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
@@ -64,7 +70,8 @@ class ExportSpec:
   Attributes:
     inputs: a `tf.TensorSpec` or a dict name -> `tf.TensorSpec` (names are the
       dict keys; for a single tensor the spec's `name` names the
-      `serving_default` input).
+      `serving_default` input). Sub-objects may also take a list of
+      `tf.TensorSpec`/`tf.RaggedTensorSpec`.
     outputs: dict output key -> `Output`. A single-tensor model has one key.
     task: the TF Hub task tag ('text-embedding', 'image-feature-vector',
       'image-classification', 'text-preprocessing', ...) or 'custom'.
@@ -75,6 +82,9 @@ class ExportSpec:
     subobjects: named sub-objects (e.g. 'mlm') with their own specs.
     returns_dict: False when `__call__` returns one tensor rather than a dict
       (then `outputs` has exactly one key; see `single()`).
+    traces: further `(inputs, kwargs)` variants `__call__` is traced for
+      (beside `inputs` alone), each a nest of `tf.TensorSpec` /
+      `tf.RaggedTensorSpec` plus keyword arguments (specs or Python values).
   """
   inputs: Union[tf.TensorSpec, Mapping[str, tf.TensorSpec]]
   outputs: Mapping[str, Output]
@@ -84,19 +94,28 @@ class ExportSpec:
   subobjects: Mapping[str, 'ExportSpec'] = dataclasses.field(
       default_factory=dict)
   returns_dict: bool = True
+  traces: Sequence[Tuple[Any, Mapping[str, Any]]] = ()
 
   def __post_init__(self):
     if not self.outputs:
       raise ValueError('ExportSpec needs at least one output')
     if not self.returns_dict and len(self.outputs) != 1:
       raise ValueError('A single-tensor ExportSpec has exactly one output')
-    specs = (self.inputs.values() if isinstance(self.inputs, Mapping)
+    for inputs in [self.inputs] + [t[0] for t in self.traces]:
+      for s in tf.nest.flatten(inputs):
+        if not isinstance(s, (tf.TensorSpec, tf.RaggedTensorSpec)):
+          raise TypeError('ExportSpec inputs must be tf.TensorSpec or '
+                          f'tf.RaggedTensorSpec, got {s!r}')
+        if (s.shape.rank is not None and s.shape.rank > 0 and
+            s.shape[0] is not None):
+          raise ValueError(f'The batch dimension of {s} must be None (dynamic)')
+
+  def tensor_inputs(self) -> bool:
+    """Whether `inputs` is one tf.TensorSpec or a dict of them (as a
+    `serving_default` signature needs)."""
+    specs = (list(self.inputs.values()) if isinstance(self.inputs, Mapping)
              else [self.inputs])
-    for s in specs:
-      if not isinstance(s, tf.TensorSpec):
-        raise TypeError(f'ExportSpec inputs must be tf.TensorSpec, got {s!r}')
-      if s.shape.rank is not None and s.shape.rank > 0 and s.shape[0] is not None:
-        raise ValueError(f'The batch dimension of {s} must be None (dynamic)')
+    return all(isinstance(s, tf.TensorSpec) for s in specs)
 
   def input_names(self):
     if isinstance(self.inputs, Mapping):
@@ -106,15 +125,30 @@ class ExportSpec:
   def to_json(self) -> Dict[str, Any]:
     """A JSON-able description, read by the consumer-side checks."""
     def tspec(s, name=None):
-      return {'name': name or s.name, 'dtype': s.dtype.name,
-              'shape': None if s.shape.rank is None else
-                       [d for d in s.shape.as_list()]}
+      out = {'name': name or getattr(s, 'name', None), 'dtype': s.dtype.name,
+             'shape': None if s.shape.rank is None else
+                      [d for d in s.shape.as_list()]}
+      if isinstance(s, tf.RaggedTensorSpec):
+        out['ragged_rank'] = s.ragged_rank
+      return out
     if isinstance(self.inputs, Mapping):
       inputs = {'dict': True, 'specs': [tspec(s, k) for k, s in
                                         self.inputs.items()]}
+    elif isinstance(self.inputs, (list, tuple)):
+      inputs = {'dict': False, 'list': True,
+                'specs': [tspec(s, f'inputs_{i}')
+                          for i, s in enumerate(self.inputs)]}
     else:
       inputs = {'dict': False, 'specs': [tspec(self.inputs,
                                                self.input_names()[0])]}
+    def describe(x):
+      return tf.nest.map_structure(
+          lambda v: tspec(v) if isinstance(
+              v, (tf.TensorSpec, tf.RaggedTensorSpec)) else v, x)
+    extra = {'traces': [{'inputs': describe(list(i) if isinstance(i, tuple)
+                                            else i),
+                         'kwargs': describe(dict(k))}
+                        for i, k in self.traces]} if self.traces else {}
     return {
         'task': self.task,
         'training_arg': self.training_arg,
@@ -123,6 +157,7 @@ class ExportSpec:
         'inputs': inputs,
         'outputs': {k: dataclasses.asdict(o) for k, o in self.outputs.items()},
         'subobjects': {k: s.to_json() for k, s in self.subobjects.items()},
+        **extra,
     }
 
 
