@@ -35,6 +35,24 @@ def test_end_to_end_command_line(mul_export):
     assert 'MyMulModel.l2_regularization' in f.read()
 
 
+def test_model_card_matches_the_export(mul_export):
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  out = mul_export[0]
+  with open(os.path.join(out, 'assets.extra', 'README.md')) as f:
+    card = f.read()
+  assert card.startswith('# Module publisher/my_mul/1\n')
+  assert '<!-- format: saved_model_2 -->' in card
+  sig = hub.load(out).signatures['serving_default']
+  assert list(sig.structured_outputs) == ['outputs']
+  assert '| input | `inputs` | float32 | any shape |' in card
+  assert '| output | `outputs` | float32 | any shape |' in card
+  assert 'L2 regularization of v: 0.001' in card
+  assert '1 losses, total 0.004' in card
+  with open(os.path.join(out, 'assets.extra',
+                         'model-instance-metadata.json')) as f:
+    assert json.load(f)['instanceSlug'] == 'my-mul'
+
+
 def test_golden_outputs(mul_export):
   assert_golden(mul_export[0], GOLDEN)
 

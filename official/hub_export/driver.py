@@ -10,8 +10,9 @@ The script ends with `driver.run(export, recipe='name')`. The driver:
      unset is a one-line error (exit 2) before anything is built;
   2. refuses an existing non-empty `--export_dir` unless `--overwrite`;
   3. runs the recipe into a temporary directory beside the destination;
-  4. verifies every SavedModel (`verify.py`), writes the export records
-     (`record.py`), and only then renames the result into place (with
+  4. verifies every SavedModel (`verify.py`), writes the model cards
+     (`model_card.py`) and export records (`record.py`), and only then
+     renames the result into place (with
      `--overwrite`, the old export is replaced only after the new one passed);
   5. prints a short summary. Any failure removes the temporary directory, so
      nothing is left at the destination; `ExportError`s print as one line
@@ -33,6 +34,7 @@ from absl import flags
 from absl import logging
 import gin
 
+from official.hub_export import model_card
 from official.hub_export import record
 from official.hub_export import restore as restore_lib
 from official.hub_export import spec as spec_lib
@@ -282,13 +284,16 @@ def export_main(export_fn: Callable[[Context], None], recipe: str,
     if FLAGS.write_golden:
       _write_golden(ctx, recipe, FLAGS.write_golden)
     source = _source_info(ctx)
-    operative = gin.operative_config_str()
+    cards = [model_card.for_export(p_.name) for p_ in ctx.pending]
+    operative = gin.operative_config_str()  # After every configurable ran.
     records = []
-    for p_ in ctx.pending:
-      records.append(record.write(
+    for p_, card in zip(ctx.pending, cards):
+      rec = record.build(
           p_.path, recipe=recipe, name=p_.name or recipe,
           spec_json=p_.spec.to_json(), source=source,
-          operative_config=operative, verification=p_.verification))
+          operative_config=operative, verification=p_.verification)
+      model_card.write(p_.path, card, rec)
+      records.append(record.finish(p_.path, rec))
     _move_into_place(tmp, export_dir, FLAGS.overwrite)
     tmp = None
     _summary(recipe, export_dir, ctx, records, t_export, t_verify,
@@ -370,8 +375,8 @@ def _summary(recipe, export_dir, ctx, records, t_export, t_verify, total):
   print(f'  peak memory (RSS): {_human(own)} export process'
         + (f', {_human(child)} verification process' if verified and child
            else ''))
-  print(f'  record: {record.EXTRA}/{record.RECORD} and '
-        f'{record.EXTRA}/{record.OPERATIVE_CONFIG} in each SavedModel')
+  print(f'  in {record.EXTRA}/ of each: {model_card.CARD} (model card), '
+        f'{model_card.KAGGLE}, {record.RECORD}, {record.OPERATIVE_CONFIG}')
 
 
 def peak_memory():

@@ -6,6 +6,8 @@
                                         declared API, file hashes, verification
 
 `assets.extra/` travels inside the upload archive but is ignored by loaders.
+The driver calls `build`, writes the model card (`model_card.py`), then
+`finish`, which hashes every file.
 """
 
 import hashlib
@@ -104,15 +106,15 @@ def sizes(saved_model_dir: str) -> dict:
           'total': graph + variables + assets + other}
 
 
-def write(saved_model_dir: str, *, recipe: str, name: str, spec_json: dict,
+def build(saved_model_dir: str, *, recipe: str, name: str, spec_json: dict,
           source: dict, operative_config: str,
           verification: Optional[dict]) -> dict:
-  """Writes the operative config and the JSON record; returns the record."""
+  """Writes the operative config; returns the record (files not yet hashed)."""
   extra = os.path.join(saved_model_dir, EXTRA)
   os.makedirs(extra, exist_ok=True)
   with open(os.path.join(extra, OPERATIVE_CONFIG), 'w') as f:
     f.write(operative_config)
-  record = {
+  return {
       'recipe': recipe,
       'export': name,
       'command': command_line(),
@@ -122,10 +124,15 @@ def write(saved_model_dir: str, *, recipe: str, name: str, spec_json: dict,
       'api': spec_json,
       'verification': None if verification is None else {
           k: verification[k] for k in ('checks', 'info', 'passed', 'failed')},
-      'sizes': sizes(saved_model_dir),
-      'files': file_table(saved_model_dir),
   }
-  with open(os.path.join(extra, RECORD), 'w') as f:
+
+
+def finish(saved_model_dir: str, record: dict) -> dict:
+  """Adds sizes and hashes of every file (the model card included) and
+  writes the JSON record."""
+  record['sizes'] = sizes(saved_model_dir)
+  record['files'] = file_table(saved_model_dir)
+  with open(os.path.join(saved_model_dir, EXTRA, RECORD), 'w') as f:
     json.dump(record, f, indent=1, sort_keys=False)
     f.write('\n')
   return record
