@@ -32,8 +32,14 @@ def test_pytest_sees_both_halves():
   assert 'site-packages' in official.nlp.modeling.__file__
 
 
-@pytest.mark.parametrize('cwd', ['root', 'elsewhere'])
-@pytest.mark.parametrize('script', SCRIPTS, ids=os.path.basename)
+# Every script from another directory (the harder case: nothing relative to
+# the cwd helps); the seed recipe from the root as well.
+CASES = [(s, 'elsewhere') for s in SCRIPTS] + [
+    (os.path.join(ROOT, 'export_scripts', 'mul_export.py'), 'root')]
+
+
+@pytest.mark.parametrize('script,cwd', CASES,
+                         ids=[f'{os.path.basename(s)}-{c}' for s, c in CASES])
 def test_script_imports_both_halves(script, cwd, tmp_path):
   proc = subprocess.run(
       [sys.executable, '-c', PROBE, script],
