@@ -370,25 +370,27 @@ def _summary(recipe, export_dir, ctx, records, t_export, t_verify, total):
     print(f'  source: {os.path.abspath(rep.path)} ({rep.format}, layout {rep.layout!r}, '
           f'{rep.restored} variables / {rep.parameters:,} parameters '
           f'restored, {rep.ignored_values} other values ignored)')
-  own, child = peak_memory()
-  verified = any(rec['verification'] is not None for rec in records)
+  own = peak_memory()
+  child = max([rec['verification']['info'].get('peak_rss_bytes') or 0
+               for rec in records if rec['verification']] or [0])
   print(f'  peak memory (RSS): {_human(own)} export process'
-        + (f', {_human(child)} verification process' if verified and child
-           else ''))
+        + (f', {_human(child)} verification process' if child else ''))
   print(f'  in {record.EXTRA}/ of each: {model_card.CARD} (model card), '
         f'{model_card.KAGGLE}, {record.RECORD}, {record.OPERATIVE_CONFIG}')
 
 
-def peak_memory():
-  """(bytes, bytes): peak resident memory of this process and of its
-  largest finished child process (the verification), 0 where unknown."""
+def peak_memory() -> int:
+  """Peak resident memory of this process in bytes (0 where unknown)."""
+  from official.hub_export import checks  # pylint: disable=g-import-not-at-top
+  hwm = checks.peak_rss()  # Linux: this process image only.
+  if hwm:
+    return hwm
   try:
     import resource  # pylint: disable=g-import-not-at-top
   except ImportError:  # Not on POSIX.
-    return 0, 0
+    return 0
   unit = 1 if sys.platform == 'darwin' else 1024  # ru_maxrss: bytes or KiB.
-  return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit,
-          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit)
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
 
 
 def _flags_parser(argv):
