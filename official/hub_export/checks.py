@@ -141,7 +141,11 @@ def _call(obj, inputs, training, spec, kwargs=None):
     return obj(inputs, training=False, **kwargs)
   # training=True may update batch-norm moving statistics: undo that so the
   # later comparisons with the source model see the exported values.
-  variables = list(getattr(obj, 'variables', []))
+  # Only non-trainable variables (moving statistics) change in a forward
+  # pass; saving just those keeps big embedding tables from being copied.
+  trainable = {id(v) for v in getattr(obj, 'trainable_variables', [])}
+  variables = [v for v in getattr(obj, 'variables', [])
+               if id(v) not in trainable]
   saved = [v.numpy() for v in variables]
   try:
     return obj(inputs, training=True, **kwargs)
@@ -334,7 +338,8 @@ def check_variables(r, obj, where, spec, case):
     return
   dead, nonfinite = [], []
   for v, gv in zip(trainable, g):
-    gv = tf.convert_to_tensor(gv).numpy()
+    # Embedding tables get IndexedSlices: check the rows, never densify.
+    gv = (gv.values if isinstance(gv, tf.IndexedSlices) else gv).numpy()
     if not np.all(np.isfinite(gv)):
       nonfinite.append(v.name)
     elif not np.any(gv):
