@@ -577,10 +577,19 @@ def infer_spec(obj, task):
         'default', 'logits')):
       return 'logits'
     return 'any'
+  def tolerance(k):
+    # Float outputs: serving_default and hub.KerasLayer run the same graph,
+    # but graph optimizations may order float ops differently (~1e-6 for a
+    # BERT-base); integer outputs must match exactly.
+    value = out.get(k) if returns_dict else out
+    floats = [getattr(t, 'dtype', None) is not None and t.dtype.is_floating
+              for t in tf.nest.flatten(value)]
+    return 1e-5 if floats and all(floats) else 0.0
   trainable = bool(getattr(obj, 'trainable_variables', []))
   return {'task': task, 'training_arg': training_arg, 'trainable': trainable,
           'returns_dict': returns_dict, 'inputs': ins,
-          'outputs': {k: {'kind': kind(k), 'tolerance': 0.0} for k in keys},
+          'outputs': {k: {'kind': kind(k), 'tolerance': tolerance(k)}
+                      for k in keys},
           'subobjects': {}}
 
 
