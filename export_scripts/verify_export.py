@@ -19,12 +19,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from official.hub_export import checks  # pylint: disable=g-import-not-at-top
+from official.hub_export import cli  # pylint: disable=g-import-not-at-top
 from official.hub_export import verify  # pylint: disable=g-import-not-at-top
 from official.hub_export.spec import ExportError  # pylint: disable=g-import-not-at-top
+from official.hub_export.spec import UsageError  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('saved_model', None, 'The SavedModel directory to check.')
 flags.DEFINE_enum('task', None, list(checks.TASKS),
@@ -43,24 +44,15 @@ def _recorded_task(path):
     return None
 
 
-def main(argv):
-  if len(argv) > 1:
-    print(f'error: unexpected arguments {argv[1:]}', file=sys.stderr)
-    return 2
+def main() -> int:
   path = FLAGS.saved_model
   if not path:
-    print('error: --saved_model is required', file=sys.stderr)
-    return 2
+    raise UsageError('--saved_model is required: pass --saved_model=DIR')
   if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
-    print(f'error: {path} is not a SavedModel directory (no saved_model.pb); '
-          'pass --saved_model=DIR', file=sys.stderr)
-    return 1
+    raise ExportError(f'{path} is not a SavedModel directory (no '
+                      'saved_model.pb); pass --saved_model=DIR')
   task = FLAGS.task or _recorded_task(path) or 'custom'
-  try:
-    result = verify.consumer_checks(path, task=task)
-  except ExportError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  result = verify.consumer_checks(path, task=task)
   if FLAGS.json:
     print(json.dumps({k: result[k] for k in ('checks', 'info', 'passed',
                                              'failed')}, indent=1))
@@ -74,14 +66,5 @@ def main(argv):
   return 1 if result['failed'] else 0
 
 
-def _flags_parser(argv):
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    print(f'error: {e}; run with --helpshort to list the flags',
-          file=sys.stderr)
-    sys.exit(2)
-
-
 if __name__ == '__main__':
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=_flags_parser)
+  cli.run(main)

@@ -8,6 +8,10 @@ One library shared by every recipe in `export_scripts/`:
   writer.py   the reusable SavedModel writer: where SavedModels are written
   checks.py   consumer-side checks, run in a fresh process: where exports are
               verified (`verify.py` drives them)
+  verify.py   runs the checks after an export (and for verify_export.py)
   record.py   the export record and operative gin config beside each export
-  driver.py   the absl + gin entry of every script; atomic output; summary
+  model_card.py  the model card and Kaggle metadata in assets.extra/
+  package.py  the deterministic upload archive, and checks of any archive
+  driver.py   the absl + gin entry of every recipe; atomic output; summary
+  cli.py      what every script shares: one-line errors, exit statuses
 """

@@ -29,16 +29,17 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from absl import app
 from absl import flags
 from absl import logging
 import gin
 
+from official.hub_export import cli
 from official.hub_export import model_card
 from official.hub_export import record
 from official.hub_export import restore as restore_lib
 from official.hub_export import spec as spec_lib
 from official.hub_export.spec import ExportError
+from official.hub_export.spec import UsageError
 
 FLAGS = flags.FLAGS
 
@@ -153,7 +154,7 @@ def parse_gin(files: Sequence[str], params: Sequence[str]) -> None:
         os.path.join(record.REPO_ROOT, f)):
       f = os.path.join(record.REPO_ROOT, f)
     if not os.path.exists(f):
-      raise _UsageError(f'gin file {f} does not exist: check --gin_file (paths '
+      raise UsageError(f'gin file {f} does not exist: check --gin_file (paths '
                         'are relative to the current directory or the '
                         'repository root)')
     resolved.append(f)
@@ -165,10 +166,10 @@ def parse_gin(files: Sequence[str], params: Sequence[str]) -> None:
                      str(e))
     if unset:
       name = unset.group(1)
-      raise _UsageError(
+      raise UsageError(
           f'gin: required value {name} is not set; set it in the gin file or '
           f"with --gin_params='{name} = ...'") from None
-    raise _UsageError(f'gin: {_gin_message(e)}') from None
+    raise UsageError(f'gin: {_gin_message(e)}') from None
 
 
 def _gin_message(e):
@@ -180,10 +181,6 @@ def _gin_message(e):
       '; check the spelling (the configurable names are in the recipe\'s '
       'gin files and --helpfull)' if 'No configurable matching' in msg or
       "doesn't have a parameter" in msg else '')
-
-
-class _UsageError(ExportError):
-  """Bad flags or gin: exit status 2."""
 
 
 def _strip_gin_context(message: str) -> str:
@@ -240,6 +237,10 @@ def _quiet() -> None:
 def export_main(export_fn: Callable[[Context], None], recipe: str,
                 needs_checkpoint: bool = True) -> int:
   """Runs one export with the parsed flags. Returns the exit status."""
+  return cli.exit_status(lambda: _export(export_fn, recipe, needs_checkpoint))
+
+
+def _export(export_fn, recipe, needs_checkpoint) -> int:
   _quiet()
   start = time.perf_counter()
   export_dir = FLAGS.export_dir
@@ -247,11 +248,11 @@ def export_main(export_fn: Callable[[Context], None], recipe: str,
   created_parents = []
   try:
     if not export_dir:
-      raise _UsageError('--export_dir is required')
+      raise UsageError('--export_dir is required')
     if needs_checkpoint and not FLAGS.checkpoint_path:
-      raise _UsageError('--checkpoint_path is required')
+      raise UsageError('--checkpoint_path is required')
     if not FLAGS.gin_file:
-      raise _UsageError(f'--gin_file is required (see configs/{recipe}/)')
+      raise UsageError(f'--gin_file is required (see configs/{recipe}/)')
     parse_gin(FLAGS.gin_file, FLAGS.gin_params)
     export_dir = os.path.abspath(os.path.expanduser(export_dir))
     _prepare_destination(export_dir, FLAGS.overwrite)
@@ -300,12 +301,7 @@ def export_main(export_fn: Callable[[Context], None], recipe: str,
              time.perf_counter() - start)
     return 0
   except ExportError as e:
-    msg = _strip_gin_context(str(e))
-    print(f'error: {msg}', file=sys.stderr)
-    return 2 if isinstance(e, _UsageError) else 1
-  except KeyboardInterrupt:
-    print('error: interrupted; nothing was written', file=sys.stderr)
-    return 130
+    raise type(e)(_strip_gin_context(str(e))) from None
   finally:
     if tmp:
       shutil.rmtree(tmp, ignore_errors=True)
@@ -393,15 +389,6 @@ def peak_memory() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
 
 
-def _flags_parser(argv):
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    print(f'error: {e}; run with --helpshort to list the flags',
-          file=sys.stderr)
-    sys.exit(2)
-
-
 def run(export_fn: Callable[[Context], None], recipe: str,
         needs_checkpoint: bool = True) -> None:
   """`app.run` for an export script."""
@@ -409,10 +396,4 @@ def run(export_fn: Callable[[Context], None], recipe: str,
   for name in ('gin_file', 'gin_params', 'checkpoint_path', 'export_dir',
                'overwrite', 'verify'):
     FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
-  def main(argv):
-    if len(argv) > 1:
-      print(f'error: unexpected arguments {argv[1:]}; flags take the form '
-            '--name=value', file=sys.stderr)
-      sys.exit(2)
-    sys.exit(export_main(export_fn, recipe, needs_checkpoint))
-  app.run(main, flags_parser=_flags_parser)
+  cli.run(lambda: export_main(export_fn, recipe, needs_checkpoint))

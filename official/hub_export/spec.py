@@ -38,6 +38,11 @@ class ExportError(Exception):
   """
 
 
+class UsageError(ExportError):
+  """Bad flags, gin bindings or arguments: exit status 2 (other
+  `ExportError`s exit 1)."""
+
+
 # Output kinds. `logits` outputs are checked not to be probabilities.
 KINDS = ('logits', 'features', 'ids', 'any')
 
