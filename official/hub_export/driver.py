@@ -192,14 +192,6 @@ def _strip_gin_context(message: str) -> str:
   return '\n'.join(keep).rstrip()
 
 
-def _human(n: int) -> str:
-  for unit in ('B', 'KB', 'MB', 'GB'):
-    if n < 1024 or unit == 'GB':
-      return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
-    n /= 1024
-  return str(n)
-
-
 def _prepare_destination(export_dir: str, overwrite: bool) -> None:
   if os.path.isfile(export_dir):
     raise ExportError(f'--export_dir {export_dir} is a file: pass a directory '
@@ -358,9 +350,9 @@ def _summary(recipe, export_dir, ctx, records, t_export, t_verify, total):
       verdict = (f"verified: {v['passed']} checks passed"
                  + (f', {warns} warnings' if warns else '')
                  + f", hub.load {v['info'].get('load_seconds', 0):.2f} s")
-    print(f'  {where}: saved_model.pb {_human(s["saved_model_pb"])}, '
-          f'variables {_human(s["variables"])}, total {_human(s["total"])}; '
-          f'{verdict}')
+    size = {k: record.human_size(n) for k, n in s.items()}
+    print(f'  {where}: saved_model.pb {size["saved_model_pb"]}, variables '
+          f'{size["variables"]}, total {size["total"]}; {verdict}')
   rep = ctx.restore_report
   if rep is not None:
     print(f'  source: {os.path.abspath(rep.path)} ({rep.format}, layout {rep.layout!r}, '
@@ -369,8 +361,9 @@ def _summary(recipe, export_dir, ctx, records, t_export, t_verify, total):
   own = peak_memory()
   child = max([rec['verification']['info'].get('peak_rss_bytes') or 0
                for rec in records if rec['verification']] or [0])
-  print(f'  peak memory (RSS): {_human(own)} export process'
-        + (f', {_human(child)} verification process' if child else ''))
+  print(f'  peak memory (RSS): {record.human_size(own)} export process'
+        + (f', {record.human_size(child)} verification process'
+           if child else ''))
   print(f'  in {record.EXTRA}/ of each: {model_card.CARD} (model card), '
         f'{model_card.KAGGLE}, {record.RECORD}, {record.OPERATIVE_CONFIG}')
 

@@ -241,14 +241,6 @@ def write_archive(members, path: str) -> None:
                             'wait until the export is complete and run again')
 
 
-def _human(n: float) -> str:
-  for unit in ('B', 'KB', 'MB', 'GB'):
-    if n < 1024 or unit == 'GB':
-      return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
-    n /= 1024
-  return str(n)
-
-
 def _check_output(output: str, overwrite: bool) -> None:
   if not output.endswith(SUFFIXES):
     raise ExportError(f'--output {output} must end with .tar.gz (or .tgz): '
@@ -526,8 +518,8 @@ def summary(info: ArchiveInfo) -> List[str]:
   """Lines describing an archive for the command line."""
   lines = [f'  {info.files + info.directories} members ({info.files} files, '
            f'{info.directories} directories) at the archive root, '
-           f'{_human(info.content_bytes)} of files -> '
-           f'{_human(info.archive_bytes)} archive']
+           f'{record.human_size(info.content_bytes)} of files -> '
+           f'{record.human_size(info.archive_bytes)} archive']
   sha = f'  sha256 {info.sha256}'
   if info.sha256_file:
     sha += (f' (written to {info.sha256_file})' if not info.sha256_file_checked

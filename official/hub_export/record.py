@@ -106,6 +106,15 @@ def sizes(saved_model_dir: str) -> dict:
           'total': graph + variables + assets + other}
 
 
+def human_size(n: float) -> str:
+  """1536 -> '1.5 KB'."""
+  for unit in ('B', 'KB', 'MB', 'GB'):
+    if n < 1024 or unit == 'GB':
+      return f'{n:.0f} {unit}' if unit == 'B' else f'{n:.1f} {unit}'
+    n /= 1024
+  return str(n)
+
+
 def build(saved_model_dir: str, *, recipe: str, name: str, spec_json: dict,
           source: dict, operative_config: str,
           verification: Optional[dict]) -> dict:
