@@ -113,3 +113,52 @@ def test_fixed_batch_dimension(tmp_path):
   fails = _failures(path)
   assert 'FAIL serving_default inputs match the declared API' in fails
   assert 'FAIL root case 0' in fails  # The batch-1 sample cannot be fed.
+
+
+class Normalized(writer.Reusable):
+  """x @ w, then batch norm (`frozen_bn`: ignores `training`) or layer norm."""
+
+  def __init__(self, norm='batch', frozen_bn=False):
+    super().__init__()
+    import tf_keras  # pylint: disable=g-import-not-at-top
+    self.w = tf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 6)
+    self.norm = (tf_keras.layers.BatchNormalization() if norm == 'batch'
+                 else tf_keras.layers.LayerNormalization())
+    self.norm.build([None, 2])
+    self.variables = [self.w] + self.norm.variables
+    self.trainable_variables = [self.w] + self.norm.trainable_variables
+    self.regularization_losses = []
+    self.frozen_bn = frozen_bn
+
+  @tf.function
+  def __call__(self, x, training=False):
+    return self.norm(tf.matmul(x, self.w),
+                     training=False if self.frozen_bn else training)
+
+
+def _training_mode_checks(obj, path):
+  writer.write(obj, path, SPEC)
+  result = verify.verify(path, SPEC, CASES,
+                         lambda c: obj(tf.constant(c.inputs)).numpy())
+  return {c['name']: (c['status'], c['value']) for c in result['checks']}
+
+
+def test_batch_norm_frozen_in_training_mode_warns(tmp_path):
+  checks = _training_mode_checks(Normalized(frozen_bn=True),
+                                 str(tmp_path / 'm'))
+  status, value = checks['training=True updates batch-norm statistics']
+  assert status == 'WARN' and '2 moving mean/variance variables' in value
+
+
+def test_batch_norm_in_training_mode_passes(tmp_path):
+  checks = _training_mode_checks(Normalized(), str(tmp_path / 'm'))
+  assert 'training=True updates batch-norm statistics' not in checks
+  assert checks['training=True mode differs from inference'] == (
+      'PASS', 'batch-norm updates in the graph; outputs differ')
+
+
+def test_layer_norm_is_not_taken_for_batch_norm(tmp_path):
+  checks = _training_mode_checks(Normalized(norm='layer'),
+                                 str(tmp_path / 'm'))
+  assert checks['training=True mode'] == (
+      'PASS', 'no dropout or batch-norm updates in the graph')

@@ -794,10 +794,20 @@ def check_training_mode(r, obj, spec, case):
   collect(fns[0].graph)
   has_dropout = bool(types & {'RandomUniform', 'StatelessRandomUniformV2',
                               'StatelessRandomUniform', 'RandomUniformInt'})
-  has_bn = any(t.startswith('FusedBatchNorm') for t in types) or 'Moments' in \
-      types or 'Mean' in types and 'SquaredDifference' in types
+  # Batch norm in training mode updates its moving statistics (layer norm,
+  # which also computes moments, updates nothing).
+  has_bn = bool(types & {'AssignSubVariableOp', 'AssignAddVariableOp',
+                         'AssignVariableOp'})
+  moving = [v.name for v in getattr(obj, 'variables', None) or []
+            if re.search(r'moving_(mean|variance)', v.name)]
+  if moving and not has_bn:
+    r.add(WARN, 'training=True updates batch-norm statistics',
+          f'{len(moving)} moving mean/variance variables, no update in the '
+          'training=True graph', 'batch norm looks frozen in training mode: '
+          'pass `training` through to the batch-norm layers')
   if not (has_dropout or has_bn):
-    r.add(PASS, 'training=True mode', 'no dropout or batch norm in the graph')
+    r.add(PASS, 'training=True mode',
+          'no dropout or batch-norm updates in the graph')
     return
   a = _call(obj, case['inputs'], False, spec, case['kwargs'])
   b = _call(obj, case['inputs'], True, spec, case['kwargs'])
@@ -805,7 +815,7 @@ def check_training_mode(r, obj, spec, case):
                 for (_, x), (_, y) in zip(leaves(a), leaves(b))
                 if np.asarray(x).dtype.kind == 'f')
   what = ' and '.join(n for n, h in (('dropout', has_dropout),
-                                     ('batch norm', has_bn)) if h)
+                                     ('batch-norm updates', has_bn)) if h)
   r.ok(differs, 'training=True mode differs from inference',
        f'{what} in the graph; outputs {"differ" if differs else "identical"}',
        fail=WARN)
