@@ -19,9 +19,9 @@ import os, runpy, sys
 script = sys.argv[1]
 sys.path[0] = os.path.dirname(script)
 runpy.run_path(script, run_name='import_probe')
-import official.nlp.modeling, official.vision.modeling, official.hub_export.driver
+import official.nlp.modeling, official.vision.modeling, official.hub_export.spec
 print(official.nlp.modeling.__file__)
-print(official.hub_export.driver.__file__)
+print(official.hub_export.spec.__file__)
 '''
 
 
