@@ -14,4 +14,6 @@ One library shared by every recipe in `export_scripts/`:
   package.py  the deterministic upload archive, and checks of any archive
   driver.py   the absl + gin entry of every recipe; atomic output; summary
   cli.py      what every script shares: one-line errors, exit statuses
+  bert_family.py  model-family code of the BERT and ALBERT recipes: encoder
+              (+ .mlm) and preprocessor export, pretrainer layouts, vocabulary
 """
