@@ -159,8 +159,8 @@ def _own_make_checkpoint(text: str, new: str) -> str:
       'g-bad-import-order\n'
       '# By path, under its own name: other tests have a make_checkpoint.\n'
       '_MC_SPEC = importlib.util.spec_from_file_location(\n'
-      f"    '{new}_make_checkpoint', os.path.join(TESTDATA, '{new}', "
-      "'make_checkpoint.py'))\n"
+      f"    '{new}_make_checkpoint',\n"
+      f"    os.path.join(TESTDATA, '{new}', 'make_checkpoint.py'))\n"
       f'{alias} = importlib.util.module_from_spec(_MC_SPEC)\n'
       f'_MC_SPEC.loader.exec_module({alias})\n')
   return text[:m.start()] + replacement + text[m.end():]
