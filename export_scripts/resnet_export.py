@@ -43,7 +43,9 @@ Sources (the gin macro SOURCE; 'auto' tells them apart by their checkpoint):
 
 The cut point is found structurally (the input of the final Dense layer,
 through any Dropout), so renamed layers do not break it; FEATURE_LAYER names a
-layer to cut at instead.
+layer to cut at instead. The cut, normalization, restore layouts of vision
+classifiers and verification cases are shared with the other image recipes:
+`official/hub_export/image_models.py`.
 """
 import os
 import sys
@@ -52,45 +54,26 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-import dataclasses  # pylint: disable=g-import-not-at-top
-from typing import Any, Callable, List, Optional, Sequence  # pylint: disable=g-import-not-at-top
+from typing import Optional, Sequence  # pylint: disable=g-import-not-at-top
 
 import gin  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 import tf_keras  # pylint: disable=g-import-not-at-top
 
 from official.hub_export import driver  # pylint: disable=g-import-not-at-top
+from official.hub_export import image_models  # pylint: disable=g-import-not-at-top
 from official.hub_export import restore  # pylint: disable=g-import-not-at-top
 from official.hub_export import spec  # pylint: disable=g-import-not-at-top
-from official.hub_export import writer  # pylint: disable=g-import-not-at-top
+# The cut and the normalization, shared with the other image recipes.
+from official.hub_export.image_models import Source, cut_features, final_dense, normalizer  # pylint: disable=g-import-not-at-top,g-multiple-import,unused-import
 # Model Garden registers gin configurables on import: import before parsing.
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from official.vision.configs import backbones as backbones_cfg
 from official.vision.configs import common as common_cfg
 from official.vision.configs import image_classification as cls_cfg
-from official.vision.modeling import factory
 from official.vision.modeling.backbones import resnet as resnet_lib
 # pylint: enable=g-import-not-at-top,g-bad-import-order
 
-IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32, name='images')
-
-FEATURE_VECTOR_SPEC = spec.single(
-    IMAGES, 'feature_vector',
-    spec.Output(kind='features', tolerance=1e-5,
-                description='the pooled features (input of the final '
-                'layer), no dropout'),
-    task='image-feature-vector')
-
-CLASSIFICATION_SPEC = spec.single(
-    IMAGES, 'logits',
-    spec.Output(kind='logits', tolerance=1e-5,
-                description='one score per class (the final Dense layer\'s '
-                'output; class indices in the overview);'),
-    task='image-classification')
-
-EXPORTS = {'feature_vector': FEATURE_VECTOR_SPEC,
-           'classification': CLASSIFICATION_SPEC}
 SOURCES = ('auto', 'legacy', 'vision')
 
 # Bottleneck blocks per stage of the legacy architecture, by depth.
@@ -98,18 +81,6 @@ LEGACY_BLOCKS = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
 
 _HINT = ('Check that DEPTH, NUM_CLASSES and SOURCE in the gin config match '
          'the checkpoint (--gin_file/--gin_params) and --checkpoint_path.')
-
-
-@dataclasses.dataclass
-class Source:
-  """A rebuilt source classifier: the Keras model, how to restore it, and
-  the input normalization its training pipeline applied."""
-  kind: str
-  model: Any
-  layouts: List[restore.Layout]
-  input_scale: float
-  input_mean: Sequence[float]
-  input_std: Sequence[float]
 
 
 # ---------------------------------------------------------------------------
@@ -218,7 +189,8 @@ def legacy_resnet(depth: int, num_classes: int,
   return Source('legacy', model,
                 [restore.Layout('legacy-weights', root=model),
                  restore.Layout('legacy-model', model=model)],
-                input_scale, input_mean, input_std)
+                input_scale, input_mean, input_std,
+                configurable='legacy_resnet')
 
 
 # ---------------------------------------------------------------------------
@@ -263,16 +235,10 @@ def vision_resnet(depth: int, num_classes: int,
       norm_activation=common_cfg.NormActivation(
           norm_momentum=norm_momentum, norm_epsilon=norm_epsilon,
           use_sync_bn=False))
-  l2 = (tf_keras.regularizers.l2(l2_weight_decay / 2.0) if l2_weight_decay
-        else None)
-  model = factory.build_classification_model(
-      tf_keras.layers.InputSpec(shape=[None, None, None, 3]), config, l2)
-  return Source('vision', model,
-                [restore.Layout('vision-trainer', model=model,
-                                **model.checkpoint_items),
-                 restore.Layout('vision-model', model=model),
-                 restore.Layout('vision-weights', root=model)],
-                input_scale, input_mean, input_std)
+  model = image_models.vision_classifier(config, l2_weight_decay)
+  return Source('vision', model, image_models.vision_layouts(model),
+                input_scale, input_mean, input_std,
+                configurable='vision_resnet')
 
 
 def detect_source(checkpoint_path: str) -> str:
@@ -303,103 +269,6 @@ def detect_source(checkpoint_path: str) -> str:
       f'{", ".join(sorted(keys)[:4])})')
 
 
-# ---------------------------------------------------------------------------
-# Post-hoc extraction.
-
-def _producer(tensor):
-  return tensor._keras_history.layer  # pylint: disable=protected-access
-
-
-def final_dense(model):
-  """The Dense layer whose output is the model's (before any activation)."""
-  t = model.outputs[0]
-  passthrough = (tf_keras.layers.Activation, tf_keras.layers.Softmax)
-  layer = _producer(t)
-  while isinstance(layer, passthrough):
-    t = layer.input
-    layer = _producer(t)
-  if not isinstance(layer, tf_keras.layers.Dense):
-    raise spec.ExportError(
-        f'the classifier output comes from {layer.name} '
-        f'({type(layer).__name__}), not a Dense layer: check SOURCE')
-  return layer
-
-
-def _candidates(model, dense):
-  """Layers before the final Dense layer with [batch, features] outputs."""
-  out = []
-  for layer in model.layers[:model.layers.index(dense)]:
-    shape = getattr(layer.output, 'shape', None)
-    if shape is not None and shape.rank == 2:
-      out.append(f'{layer.name} (output {shape.as_list()})')
-  return out
-
-
-def cut_features(model, feature_layer: Optional[str]):
-  """The pooled-feature tensor of `model`: FEATURE_LAYER's output if named,
-  else the input of the final Dense layer, behind any Dropout."""
-  dense = final_dense(model)
-  if feature_layer:
-    names = [l.name for l in model.layers]
-    if feature_layer not in names:
-      raise spec.ExportError(
-          f'feature layer {feature_layer!r} (FEATURE_LAYER) is not in the '
-          f'model {model.name}: set FEATURE_LAYER to one of '
-          f'{", ".join(_candidates(model, dense)) or "(none)"}, or None to '
-          'cut at the input of the final Dense layer')
-    layer = model.get_layer(feature_layer)
-    if isinstance(layer, tf_keras.layers.Dropout) or layer is dense:
-      raise spec.ExportError(
-          f'feature layer {feature_layer!r} is a {type(layer).__name__} '
-          'layer: the feature vector is the pooled features behind any '
-          'dropout; set FEATURE_LAYER to the layer before it or None')
-    t = layer.output
-    if not hasattr(t, 'shape') or t.shape.rank != 2:
-      shape = tf.nest.map_structure(lambda x: x.shape.as_list(), t)
-      raise spec.ExportError(
-          f'feature layer {feature_layer!r} outputs {shape}, not '
-          '[batch, num_features]: set FEATURE_LAYER to one of '
-          f'{", ".join(_candidates(model, dense)) or "(none)"}')
-    return t
-  t = dense.input
-  while isinstance(_producer(t), tf_keras.layers.Dropout):
-    t = _producer(t).input
-  return t
-
-
-def normalizer(source: Source) -> Callable[[tf.Tensor], tf.Tensor]:
-  """images in [0, 1] -> what the source model was trained on (no Lambda:
-  constants in the traced graph)."""
-  scale = float(source.input_scale)
-  mean = np.asarray(source.input_mean, np.float32)
-  std = np.asarray(source.input_std, np.float32)
-  if mean.shape != (3,) or std.shape != (3,) or np.any(std <= 0):
-    raise spec.ExportError(
-        f'input_mean {mean.tolist()} / input_std {std.tolist()} of the '
-        f'{source.kind} model must be 3 values (RGB), std positive: fix '
-        f'{source.kind}_resnet.input_mean/input_std in the gin config')
-  def normalize(images):
-    x = tf.convert_to_tensor(images, tf.float32)
-    if scale != 1.0:
-      x = x * tf.constant(scale, tf.float32)
-    x = x - tf.constant(mean)
-    if np.any(std != 1.0):
-      x = x / tf.constant(std)
-    return x
-  return normalize
-
-
-def sample_cases(image_size: int):
-  """A shape sweep: batch 1 and an odd batch at the configured size, and
-  another (odd) size."""
-  rng = np.random.RandomState(0)
-  other = image_size * 3 // 4 + 1
-  def images(n, s):
-    return rng.uniform(0, 1, size=[n, s, s, 3]).astype(np.float32)
-  return [spec.Case(images(1, image_size)), spec.Case(images(3, image_size)),
-          spec.Case(images(2, other))]
-
-
 @gin.configurable('resnet')
 def options(source: str = 'auto', depth: int = gin.REQUIRED,
             num_classes: int = gin.REQUIRED,
@@ -425,44 +294,9 @@ def build_source(checkpoint_path: str) -> Source:
 
 def export(ctx: driver.Context):
   opts = options()
-  unknown = [e for e in opts['exports'] if e not in EXPORTS]
-  if unknown or not opts['exports']:
-    raise spec.ExportError(
-        f'EXPORTS must name one or both of {", ".join(EXPORTS)}; got '
-        f'{opts["exports"]}')
-  if int(opts['image_size']) < 16:
-    raise spec.ExportError(f'IMAGE_SIZE {opts["image_size"]} is too small: '
-                           'use 16 or more')
-  source = build_source(ctx.checkpoint_path)
-  model = source.model
-  dense = final_dense(model)
-  parts = {'feature_vector': cut_features(model, opts['feature_layer']),
-           'classification': dense.output}
-  submodels = {name: tf_keras.Model(model.inputs, parts[name],
-                                    name=f'{model.name}_{name}')
-               for name in opts['exports']}
-  required = [v for m in submodels.values() for v in m.variables]
-  ctx.restore(source.layouts, required=required, hint=_HINT)
-
-  normalize = normalizer(source)
-  # The in-memory source model, for verification: the restored classifier's
-  # own layers in inference mode, run as a graph (as in training and
-  # serving; eager execution rounds differently, ~1e-7 relative).
-  probe = tf_keras.Model(model.inputs, parts)
-  run_probe = tf.function(lambda images: probe(normalize(images),
-                                               training=False))
-  def reference(name):
-    return lambda case: run_probe(case.inputs)[name]
-  cases = sample_cases(int(opts['image_size']))
-  for name, submodel in submodels.items():
-    ctx.save(name, writer.from_keras(submodel, call=_call(submodel, normalize)),
-             EXPORTS[name], cases, reference(name))
-
-
-def _call(submodel, normalize):
-  def call(images, training=False):
-    return submodel(normalize(images), training=training)
-  return call
+  image_models.export_classifier(
+      ctx, lambda: build_source(ctx.checkpoint_path), opts['exports'],
+      opts['image_size'], opts['feature_layer'], hint=_HINT)
 
 
 if __name__ == '__main__':

@@ -16,4 +16,6 @@ One library shared by every recipe in `export_scripts/`:
   cli.py      what every script shares: one-line errors, exit statuses
   bert_family.py  model-family code of the BERT and ALBERT recipes: encoder
               (+ .mlm) and preprocessor export, pretrainer layouts, vocabulary
+  image_models.py  model-family code of the image recipes (ResNet, MobileNet):
+              feature vector + classifier cut, normalization, vision layouts
 """

@@ -183,6 +183,14 @@ def _gin_message(e):
       "doesn't have a parameter" in msg else '')
 
 
+def _unproxied(cls):
+  """The error class itself: gin re-raises an error from inside a
+  configurable as a subclass of its class (`ExceptionProxy`, no arguments)."""
+  while 'ExceptionProxy' in getattr(cls.__init__, '__qualname__', ''):
+    cls = cls.__mro__[1]
+  return cls
+
+
 def _strip_gin_context(message: str) -> str:
   keep = []
   for line in message.splitlines():
@@ -293,7 +301,7 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
              time.perf_counter() - start)
     return 0
   except ExportError as e:
-    raise type(e)(_strip_gin_context(str(e))) from None
+    raise _unproxied(type(e))(_strip_gin_context(str(e))) from None
   finally:
     if tmp:
       shutil.rmtree(tmp, ignore_errors=True)

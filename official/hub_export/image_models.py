@@ -1,0 +1,256 @@
+"""Image classifiers cut into a feature vector and a logits classifier.
+
+Model-family library code shared by the image recipes
+(`export_scripts/resnet_export.py`, `export_scripts/mobilenet_export.py`):
+everything they have in common once the trained classifier is rebuilt. A
+recipe builds its source classifier (a tf_keras functional model ending in a
+Dense layer) as a `Source` and calls `export_classifier(ctx, build, ...)`,
+which
+
+  * cuts out the pieces to share (post-hoc extraction): the pooled features
+    (the input of the final Dense layer, found structurally behind any
+    Dropout, or a named layer) and the final Dense layer's logits;
+  * restores them strictly (`ctx.restore`, every exported weight required);
+  * exports each with the source's input normalization folded into the graph
+    (constants, no Lambda layer), so that consumers pass float32 RGB images
+    in [0, 1] of any batch size and image size (TF Hub's image API);
+  * verifies them on a shape sweep against the restored classifier itself.
+
+Batch-norm momentum/epsilon and the L2 regularizers are whatever the recipe
+built into the model (`vision_l2` gives Model Garden vision's convention);
+`writer.from_keras` carries them as `regularization_losses`.
+
+Model Garden vision classifiers (`official.vision` backbone +
+`ClassificationModel`) are built with `vision_classifier` and restored with
+`vision_layouts`: trainer checkpoints (`model=`, `backbone=`, optimizer
+slots and step read past), `tf.train.Checkpoint(model=...)`, `save_weights`;
+the trainer layout also restores backbone-only checkpoints
+(`tf.train.Checkpoint(backbone=...)`, as Model Garden's
+`init_checkpoint_modules='backbone'` reads them), enough for the feature
+vector.
+"""
+
+import dataclasses
+from typing import Any, Callable, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from official.hub_export import restore
+from official.hub_export import spec
+from official.hub_export import writer
+
+IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32, name='images')
+
+FEATURE_VECTOR_SPEC = spec.single(
+    IMAGES, 'feature_vector',
+    spec.Output(kind='features', tolerance=1e-5,
+                description='the pooled features (input of the final '
+                'layer), no dropout'),
+    task='image-feature-vector')
+
+CLASSIFICATION_SPEC = spec.single(
+    IMAGES, 'logits',
+    spec.Output(kind='logits', tolerance=1e-5,
+                description='one score per class (the final Dense layer\'s '
+                'output; class indices in the overview);'),
+    task='image-classification')
+
+EXPORTS = {'feature_vector': FEATURE_VECTOR_SPEC,
+           'classification': CLASSIFICATION_SPEC}
+
+
+@dataclasses.dataclass
+class Source:
+  """A rebuilt source classifier: the Keras model, how to restore it, and
+  the input normalization its training pipeline applied
+  (`(images * input_scale - input_mean) / input_std`). `configurable` names
+  the gin configurable that sets the normalization (for error messages)."""
+  kind: str
+  model: Any
+  layouts: List[restore.Layout]
+  input_scale: float
+  input_mean: Sequence[float]
+  input_std: Sequence[float]
+  configurable: str = ''
+
+
+# ---------------------------------------------------------------------------
+# Model Garden vision classifiers.
+
+def vision_l2(l2_weight_decay: float):
+  """The model regularizer of Model Garden vision's classification task:
+  `L2(losses.l2_weight_decay / 2)` on conv and dense kernels (None for 0)."""
+  return (tf_keras.regularizers.l2(l2_weight_decay / 2.0) if l2_weight_decay
+          else None)
+
+
+def vision_classifier(model_config, l2_weight_decay: float,
+                      backbone: Optional[tf_keras.Model] = None):
+  """`factory.build_classification_model` for an `ImageClassificationModel`
+  config, with dynamic batch and image size and the task's L2 (`vision_l2`);
+  `backbone` replaces the one the config would build (built with the same
+  regularizer)."""
+  from official.vision.modeling import factory  # pylint: disable=g-import-not-at-top
+  return factory.build_classification_model(
+      input_specs(), model_config, vision_l2(l2_weight_decay),
+      backbone=backbone)
+
+
+def input_specs():
+  """Model Garden's `input_specs` for dynamic batch and image size."""
+  return tf_keras.layers.InputSpec(shape=[None, None, None, 3])
+
+
+def vision_layouts(model) -> List[restore.Layout]:
+  """Where checkpoints of a vision `ClassificationModel` keep it."""
+  return [restore.Layout('vision-trainer', model=model,
+                         **model.checkpoint_items),
+          restore.Layout('vision-model', model=model),
+          restore.Layout('vision-weights', root=model)]
+
+
+# ---------------------------------------------------------------------------
+# Post-hoc extraction.
+
+def _producer(tensor):
+  return tensor._keras_history.layer  # pylint: disable=protected-access
+
+
+def final_dense(model):
+  """The Dense layer whose output is the model's (before any activation)."""
+  t = model.outputs[0]
+  passthrough = (tf_keras.layers.Activation, tf_keras.layers.Softmax)
+  layer = _producer(t)
+  while isinstance(layer, passthrough):
+    t = layer.input
+    layer = _producer(t)
+  if not isinstance(layer, tf_keras.layers.Dense):
+    raise spec.ExportError(
+        f'the classifier output comes from {layer.name} '
+        f'({type(layer).__name__}), not a Dense layer: check SOURCE')
+  return layer
+
+
+def _candidates(model, dense):
+  """Layers before the final Dense layer with [batch, features] outputs."""
+  out = []
+  for layer in model.layers[:model.layers.index(dense)]:
+    shape = getattr(layer.output, 'shape', None)
+    if shape is not None and shape.rank == 2:
+      out.append(f'{layer.name} (output {shape.as_list()})')
+  return out
+
+
+def cut_features(model, feature_layer: Optional[str]):
+  """The pooled-feature tensor of `model`: FEATURE_LAYER's output if named,
+  else the input of the final Dense layer, behind any Dropout."""
+  dense = final_dense(model)
+  if feature_layer:
+    names = [l.name for l in model.layers]
+    if feature_layer not in names:
+      raise spec.ExportError(
+          f'feature layer {feature_layer!r} (FEATURE_LAYER) is not in the '
+          f'model {model.name}: set FEATURE_LAYER to one of '
+          f'{", ".join(_candidates(model, dense)) or "(none)"}, or None to '
+          'cut at the input of the final Dense layer')
+    layer = model.get_layer(feature_layer)
+    if isinstance(layer, tf_keras.layers.Dropout) or layer is dense:
+      raise spec.ExportError(
+          f'feature layer {feature_layer!r} is a {type(layer).__name__} '
+          'layer: the feature vector is the pooled features behind any '
+          'dropout; set FEATURE_LAYER to the layer before it or None')
+    t = layer.output
+    if not hasattr(t, 'shape') or t.shape.rank != 2:
+      shape = tf.nest.map_structure(lambda x: x.shape.as_list(), t)
+      raise spec.ExportError(
+          f'feature layer {feature_layer!r} outputs {shape}, not '
+          '[batch, num_features]: set FEATURE_LAYER to one of '
+          f'{", ".join(_candidates(model, dense)) or "(none)"}')
+    return t
+  t = dense.input
+  while isinstance(_producer(t), tf_keras.layers.Dropout):
+    t = _producer(t).input
+  return t
+
+
+def normalizer(source: Source) -> Callable[[tf.Tensor], tf.Tensor]:
+  """images in [0, 1] -> what the source model was trained on (no Lambda:
+  constants in the traced graph)."""
+  scale = float(source.input_scale)
+  mean = np.asarray(source.input_mean, np.float32)
+  std = np.asarray(source.input_std, np.float32)
+  if mean.shape != (3,) or std.shape != (3,) or np.any(std <= 0):
+    name = source.configurable or source.kind
+    raise spec.ExportError(
+        f'input_mean {mean.tolist()} / input_std {std.tolist()} of the '
+        f'{source.kind} model must be 3 values (RGB), std positive: fix '
+        f'{name}.input_mean/input_std in the gin config')
+  def normalize(images):
+    x = tf.convert_to_tensor(images, tf.float32)
+    if scale != 1.0:
+      x = x * tf.constant(scale, tf.float32)
+    x = x - tf.constant(mean)
+    if np.any(std != 1.0):
+      x = x / tf.constant(std)
+    return x
+  return normalize
+
+
+def sample_cases(image_size: int):
+  """A shape sweep: batch 1 and an odd batch at the configured size, and
+  another (odd) size."""
+  rng = np.random.RandomState(0)
+  other = image_size * 3 // 4 + 1
+  def images(n, s):
+    return rng.uniform(0, 1, size=[n, s, s, 3]).astype(np.float32)
+  return [spec.Case(images(1, image_size)), spec.Case(images(3, image_size)),
+          spec.Case(images(2, other))]
+
+
+def export_classifier(ctx, build: Callable[[], Source],
+                      exports: Sequence[str], image_size: int,
+                      feature_layer: Optional[str], hint: str) -> None:
+  """Checks the export choices, builds the source with `build()`, cuts,
+  restores strictly (`hint` is the recipe's fix for a mismatch) and saves
+  `exports` (names in EXPORTS) into `ctx`, verified at `image_size`."""
+  exports = list(exports)
+  unknown = [e for e in exports if e not in EXPORTS]
+  if unknown or not exports:
+    raise spec.ExportError(
+        f'EXPORTS must name one or both of {", ".join(EXPORTS)}; got '
+        f'{exports}')
+  if int(image_size) < 16:
+    raise spec.ExportError(f'IMAGE_SIZE {image_size} is too small: '
+                           'use 16 or more')
+  source = build()
+  model = source.model
+  dense = final_dense(model)
+  parts = {'feature_vector': cut_features(model, feature_layer),
+           'classification': dense.output}
+  submodels = {name: tf_keras.Model(model.inputs, parts[name],
+                                    name=f'{model.name}_{name}')
+               for name in exports}
+  required = [v for m in submodels.values() for v in m.variables]
+  ctx.restore(source.layouts, required=required, hint=hint)
+
+  normalize = normalizer(source)
+  # The in-memory source model, for verification: the restored classifier's
+  # own layers in inference mode, run as a graph (as in training and
+  # serving; eager execution rounds differently, ~1e-7 relative).
+  probe = tf_keras.Model(model.inputs, parts)
+  run_probe = tf.function(lambda images: probe(normalize(images),
+                                               training=False))
+  def reference(name):
+    return lambda case: run_probe(case.inputs)[name]
+  cases = sample_cases(int(image_size))
+  for name, submodel in submodels.items():
+    ctx.save(name, writer.from_keras(submodel, call=_call(submodel, normalize)),
+             EXPORTS[name], cases, reference(name))
+
+
+def _call(submodel, normalize):
+  def call(images, training=False):
+    return submodel(normalize(images), training=training)
+  return call
