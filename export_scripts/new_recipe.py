@@ -4,10 +4,12 @@ r"""Starts a new recipe as a renamed copy of the smallest one of its pattern.
 
 PATTERN (see docs/adding_a_recipe.md, "Choosing a pattern"):
   lowlevel  copy of the seed recipe `mul` (a hand-written `writer.Reusable`);
-  split     copy of `bert` (build the piece to share and the full model that
-            owns it, core model + pretrainer, restore through the full model);
-  posthoc   copy of `resnet` (rebuild and restore the whole trained model,
-            then cut the pieces to share out of it).
+  split     copy of `albert` (build the piece to share and the full model
+            that owns it, core model + pretrainer, restore through the full
+            model; the BERT family's shared code is in bert_family.py);
+  posthoc   copy of `mobilenet` (rebuild and restore the whole trained model,
+            then cut the pieces to share out of it; the image family's shared
+            code is in image_models.py).
 
 It creates, renamed to NAME,
 
@@ -62,9 +64,10 @@ PATTERNS = {
                "layer = hub.KerasLayer('/tmp/{name}', trainable=True)\n"
                "layer([10., 20.])\n")),
     'split': dict(
-        source='bert', title='the BERT recipe (core model + pretrainer split)',
+        source='albert',
+        title='the ALBERT recipe (core model + pretrainer split)',
         gin='tiny.gin', checkpoint='tests/testdata/{name}/ckpt',
-        extra=' \\\n    --vocab_file=tests/testdata/{name}/vocab.txt',
+        extra=' \\\n    --sp_model_file=tests/testdata/{name}/sp.model',
         rename={},
         usage=("import tensorflow_hub as hub\n"
                "import tensorflow_text  # registers the preprocessor's ops\n"
@@ -73,8 +76,9 @@ PATTERNS = {
                "trainable=True)\n"
                "outputs = encoder(preprocessor(['hello world']))\n")),
     'posthoc': dict(
-        source='resnet', title='the ResNet recipe (post-hoc extraction)',
-        gin='tiny.gin', checkpoint='tests/testdata/{name}/legacy_ckpt',
+        source='mobilenet',
+        title='the MobileNet recipe (post-hoc extraction)',
+        gin='tiny.gin', checkpoint='tests/testdata/{name}',
         extra='', rename={},
         usage=("import tensorflow as tf\n"
                "import tensorflow_hub as hub\n"
@@ -87,8 +91,9 @@ flags.DEFINE_string('name', None, 'The new recipe\'s name: a lowercase Python '
                     'identifier, e.g. albert (makes export_scripts/'
                     'albert_export.py).')
 flags.DEFINE_enum('pattern', None, list(PATTERNS),
-                  'Which recipe to start from: lowlevel (mul), split (bert) '
-                  'or posthoc (resnet); see docs/adding_a_recipe.md.')
+                  'Which recipe to start from: lowlevel (mul), split '
+                  '(albert) or posthoc (mobilenet); see '
+                  'docs/adding_a_recipe.md.')
 FLAGS = flags.FLAGS
 
 # Text files whose contents are renamed; everything else is copied as is.
@@ -127,6 +132,7 @@ def renamer(old: str, new: str, extra: dict):
       rf"recipe='{old}'": f"recipe='{new}'",
       rf"\['recipe'\] == '{old}'": f"['recipe'] == '{new}'",
       rf"'{old}\.npz'": f"'{new}.npz'",
+      rf"'{old}_make_checkpoint'": f"'{new}_make_checkpoint'",
   }
   for word, replacement in extra.items():
     subs[rf'(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])'] = replacement

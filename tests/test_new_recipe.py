@@ -3,7 +3,7 @@
 The scaffold runs in a temporary copy of the working tree (never in this
 checkout); the recipe it makes must pass its own tests and
 tests/test_recipes_complete.py there, untouched. The low-level pattern (a
-copy of `mul`) runs by default; `split` (bert) and `posthoc` (resnet) run
+copy of `mul`) runs by default; `split` (albert) and `posthoc` (mobilenet) run
 their copies' whole test files and are `slow`.
 """
 import functools
@@ -255,10 +255,11 @@ def test_renaming_leaves_model_garden_names_alone():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('pattern,source', [('split', 'bert'),
-                                            ('posthoc', 'resnet')])
+@pytest.mark.parametrize('pattern,source', [('split', 'albert'),
+                                            ('posthoc', 'mobilenet')])
 def test_scaffold_tests_pass_untouched(pattern, source, tmp_path):
-  """The copies of bert and resnet pass their whole (default) test files."""
+  """The copies of albert and mobilenet pass their whole (default) test
+  files."""
   repo = copy_tree(tmp_path / 'repo')
   name = f'scaffold_{pattern}'
   proc = scaffold(repo, f'--name={name}', f'--pattern={pattern}')
