@@ -23,6 +23,7 @@ After restoring, every required variable is compared with the checkpoint's
 value, so an export never carries an initializer's random weights.
 """
 
+import contextlib
 import dataclasses
 import difflib
 import glob
@@ -197,6 +198,34 @@ def _mismatch_report(path, layout, missing, mismatched, n_required,
   if len(missing) > 20:
     lines.append(f'  ... and {len(missing) - 20} more not found')
   return '\n'.join([first] + lines)
+
+
+@contextlib.contextmanager
+def skip_initializers():
+  """Builds models without running their weight initializers.
+
+      with restore.skip_initializers():
+        encoder, pretrainer = build(cfg)   # every new variable starts at 0
+      ctx.restore(layouts, required=encoder.variables)
+
+  Inside, a variable whose initial value is a callable (how tf_keras'
+  `add_weight` and `tf.Variable(initializer)` create them) of a fully defined
+  shape starts as zeros instead: for a model whose weights `restore()` fills
+  anyway, its random initializers are wasted work (BERT-base's
+  TruncatedNormal draws take 2-4 s on 2 cores, 10-15% of its export). Safe
+  only around building what is then restored strictly: `restore()` compares
+  every required variable with the checkpoint, so a weight it did not fill
+  still fails the export. Variables given concrete values are untouched.
+  """
+  def creator(next_creator, **kwargs):
+    init, shape, dtype = (kwargs.get('initial_value'), kwargs.get('shape'),
+                          kwargs.get('dtype'))
+    if (callable(init) and shape is not None and dtype is not None and
+        tf.TensorShape(shape).is_fully_defined()):
+      kwargs['initial_value'] = lambda: tf.zeros(shape, dtype)
+    return next_creator(**kwargs)
+  with tf.variable_creator_scope(creator):
+    yield
 
 
 def restore(checkpoint_path: str, layouts: Sequence[Layout],
