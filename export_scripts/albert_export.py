@@ -62,6 +62,7 @@ from official.nlp.tools import tf2_albert_encoder_checkpoint_converter as conv  
 
 from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
 from official.hub_export import driver  # pylint: disable=g-import-not-at-top
+from official.hub_export import restore  # pylint: disable=g-import-not-at-top
 from official.hub_export import spec  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('sp_model_file', None,
@@ -147,7 +148,8 @@ def export(ctx: driver.Context):
       ctx, FLAGS.vocab_file, FLAGS.sp_model_file,
       encoder_config.albert.vocab_size, opts['do_lower_case'],
       opts['model_name'])
-  encoder, pretrainer = build(encoder_config)
+  with restore.skip_initializers():  # The strict restore fills every weight.
+    encoder, pretrainer = build(encoder_config)
   hint = ('Check that the gin config matches the checkpoint (--gin_file/'
           '--gin_params: embedding_width, hidden_size, intermediate_size, '
           'vocab_size)' + (

@@ -212,7 +212,8 @@ def export(ctx: driver.Context):
   vocab, sp_model, do_lower_case = bert_family.check_vocab(
       ctx, FLAGS.vocab_file, FLAGS.sp_model_file, cfg.vocab_size,
       opts['do_lower_case'], opts['model_name'])
-  encoder, pretrainer = build(cfg, opts['encoder_type'])
+  with restore.skip_initializers():  # The strict restore fills every weight.
+    encoder, pretrainer = build(cfg, opts['encoder_type'])
   restore_encoder(ctx, cfg, encoder, pretrainer, opts)
   bert_family.export_encoder_and_preprocessor(
       ctx, encoder, pretrainer, vocab_size=cfg.vocab_size,

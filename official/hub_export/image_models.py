@@ -224,7 +224,8 @@ def export_classifier(ctx, build: Callable[[], Source],
   if int(image_size) < 16:
     raise spec.ExportError(f'IMAGE_SIZE {image_size} is too small: '
                            'use 16 or more')
-  source = build()
+  with restore.skip_initializers():  # The strict restore fills every weight.
+    source = build()
   model = source.model
   dense = final_dense(model)
   parts = {'feature_vector': cut_features(model, feature_layer),
