@@ -1,0 +1,224 @@
+r"""Our export recipes vs Model Garden's exporters, side by side, in one run.
+
+    .venv/bin/python benchmarks/run.py                  # BERT L-4/H-256 and
+                                                        # BERT-base, ResNet-50
+    .venv/bin/python benchmarks/run.py --sizes          # + export time/memory
+                                                        # per BERT size
+    .venv/bin/python benchmarks/run.py --cases=bert --bert_sizes=L-2/H-128 \
+        --quick --noverified --out=                     # smoke run (~1 min)
+
+Generates the checkpoints (random weights, saved the way Model Garden's
+trainers save them, optimizer slots included), runs every export in its own
+process as a user runs it (ours with `--noverify`, like for like since Model
+Garden verifies nothing, and again verified, its cost a separate row), then
+measures each SavedModel from fresh processes (cold `hub.load`,
+`hub.KerasLayer` construction, inference latency, a fine-tuning step through
+`hub.KerasLayer(trainable=True)`) and compares the two exports' outputs on the
+same inputs. Prints one table per case with the ratio ours / theirs (lower is
+better) and the targets met or missed, with the machine it ran on, and writes
+the same to `--out` (benchmarks/RESULTS.md by default).
+
+Per-recipe scripts: benchmarks/bert.py, benchmarks/resnet.py (each also runs
+alone); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
+our SavedModel writer with Keras `model.save` on the same in-memory encoder.
+"""
+import argparse
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bert  # pylint: disable=g-import-not-at-top
+import common  # pylint: disable=g-import-not-at-top
+import resnet  # pylint: disable=g-import-not-at-top
+
+CASES = ('bert', 'resnet', 'writer')
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(
+      description=__doc__.split('\n')[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--cases', default='bert,resnet',
+                 help=f'comma-separated, of {", ".join(CASES)} (empty: only '
+                 '--sizes)')
+  p.add_argument('--bert_sizes', default='L-4/H-256,L-12/H-768',
+                 help='BERT sizes compared (each a TF Hub BERT size with a '
+                 'config under configs/bert/)')
+  p.add_argument('--sizes', nargs='?', const=','.join(bert.SWEEP),
+                 default=None, help='also tabulate export time and peak '
+                 'memory per BERT size (default list: '
+                 f'{",".join(bert.SWEEP)})')
+  p.add_argument('--repeats', type=int, default=3,
+                 help='fresh processes per cold hub.load / KerasLayer time '
+                 '(the median is reported)')
+  p.add_argument('--rounds', type=int, default=2,
+                 help='interleaved rounds of the like-for-like exports (ours '
+                 '--noverify, theirs), the median reported (of 2, the faster '
+                 'of each)')
+  p.add_argument('--quick', action='store_true',
+                 help='small inputs, one process per SavedModel for all '
+                 'consumer measurements (load stays cold, KerasLayer does '
+                 'not): a smoke run, not numbers to quote')
+  p.add_argument('--noverified', action='store_true',
+                 help='skip the verified run of our recipes')
+  p.add_argument('--nolegacy', action='store_true',
+                 help='skip the legacy ResNet tfhub_export comparison')
+  p.add_argument('--workdir', default=None,
+                 help='keep checkpoints, exports and logs here (default: a '
+                 'temporary directory, removed at the end)')
+  p.add_argument('--out', default=os.path.join(common.HERE, 'RESULTS.md'),
+                 help='markdown file to write (empty: print only)')
+  p.add_argument('--append', action='store_true',
+                 help='append this run (with its own header) to --out '
+                 'instead of replacing it')
+  args = p.parse_args(argv)
+  args.cases = [c for c in args.cases.split(',') if c]
+  bad = [c for c in args.cases if c not in CASES]
+  if bad:
+    p.error(f'unknown case(s) {bad}: choose from {CASES}')
+  args.bert_sizes = [s for s in args.bert_sizes.split(',') if s]
+  for s in args.bert_sizes + (args.sizes.split(',') if args.sizes else []):
+    try:
+      bert.config_for(s)
+    except ValueError as e:
+      p.error(f'size {s}: {e}')
+  return args
+
+
+def machine_lines(m, load_start, load_end):
+  v = ', '.join(f'{k} {x}' for k, x in m['versions'].items())
+  return [
+      f'- machine: {m["cores"]} cores ({m["cpu"]}), {m["memory"]} memory, '
+      f'{m["platform"]}, CPU only',
+      f'- Python {m["python"]}; {v}',
+      '- load average (1/5/15 min) at start: '
+      + ' / '.join(f'{x:.2f}' for x in load_start) + '; at end: '
+      + ' / '.join(f'{x:.2f}' for x in load_end),
+  ]
+
+
+def targets(sections):
+  lines = []
+  for title, rows in sections:
+    for r in rows:
+      if r.verdict:
+        measured = (f'{r.ratio:.2f}x' if r.absolute_target is None
+                    else r.fmt.format(r.ours))
+        lines.append(f'- {title.split(" (")[0]}: {r.metric}: {measured} — '
+                     f'{r.verdict}')
+  return lines
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  started = datetime.datetime.now(datetime.timezone.utc)
+  load_start = os.getloadavg()
+  t0 = time.perf_counter()
+  keep = bool(args.workdir)
+  workdir = args.workdir or tempfile.mkdtemp(prefix='hub_export_bench_')
+  os.makedirs(workdir, exist_ok=True)
+  repeats = 1 if args.quick else args.repeats
+  rounds = 1 if args.quick else args.rounds
+  sections, extra = [], []
+  try:
+    if 'bert' in args.cases:
+      for size in args.bert_sizes:
+        print(f'[bert {size}] ...', file=sys.stderr, flush=True)
+        title, rows, _ = bert.compare(
+            size, os.path.join(workdir, 'bert_' + size.replace('/', '_')),
+            repeats, args.quick, not args.noverified, rounds)
+        sections.append((title, rows))
+        print(f'\n## {title}\n\n{common.table(rows)}', flush=True)
+    if 'resnet' in args.cases:
+      print('[resnet-50] ...', file=sys.stderr, flush=True)
+      for title, rows, _ in resnet.compare(
+          os.path.join(workdir, 'resnet'), repeats, args.quick,
+          not args.noverified, not args.nolegacy, rounds):
+        sections.append((title, rows))
+        print(f'\n## {title}\n\n{common.table(rows)}', flush=True)
+    if 'writer' in args.cases:
+      print('[writer vs keras save] ...', file=sys.stderr, flush=True)
+      size = ([] if not args.quick else ['--layers=2', '--hidden=128'])
+      out = subprocess.run(
+          [common.PY, os.path.join(common.HERE, 'writer_vs_keras_save.py')]
+          + size, env=common.env(), capture_output=True, text=True,
+          check=True, cwd=common.ROOT).stdout.strip()
+      extra.append(('Our writer vs Keras `model.save()` on the same in-memory '
+                    'BERT encoder (`benchmarks/writer_vs_keras_save.py`)',
+                    '```\n' + out + '\n```'))
+      print('\n' + out, flush=True)
+    if args.sizes:
+      print('[bert sizes] ...', file=sys.stderr, flush=True)
+      sweep = bert.sweep(args.sizes.split(','), os.path.join(workdir, 'sizes'))
+      text = bert.sweep_table(sweep)
+      extra.append(('Export time and peak memory by BERT size (`--sizes`)',
+                    text + '\n\nOne export per size, each in its own process '
+                    '(wall time and peak RSS of that process, Python and '
+                    'TensorFlow start-up included); ours writes encoder + '
+                    '`.mlm` + preprocessor with `--noverify`, Model Garden\'s '
+                    '`model_with_mlm` writes the encoder + MLM only. '
+                    'Checkpoints are generated as for the comparisons.'))
+      print('\n' + text, flush=True)
+  finally:
+    if not keep:
+      shutil.rmtree(workdir, ignore_errors=True)
+  m = common.machine()
+  load_end = os.getloadavg()
+  cmd = ' '.join(['.venv/bin/python', 'benchmarks/run.py']
+                 + (sys.argv[1:] if argv is None else list(argv)))
+  target_lines = targets(sections)
+  head = [
+      '# Benchmarks: our export recipes vs Model Garden\'s exporters', '',
+      f'Run {started:%Y-%m-%d %H:%M} UTC, {time.perf_counter() - t0:.0f} s in '
+      'all, with', '', '```sh', cmd, '```', '',
+      *machine_lines(m, load_start, load_end),
+      '- every export ran in its own process as a user runs it: wall time and '
+      'peak RSS of that process (`wait4`; our verified run includes its '
+      'verification process), Python/TensorFlow start-up included; ours with '
+      '`--noverify` is the like-for-like row (Model Garden verifies nothing)',
+      '- consumer side from fresh processes: cold `hub.load` and '
+      '`hub.KerasLayer` construction (median of '
+      f'{repeats} process(es) each); then ours and theirs loaded in one '
+      'process: inference latency (median of repeated calls after 2 warm-up '
+      'calls), one fine-tuning step (`train_on_batch` of a tf_keras model '
+      '`hub.KerasLayer(trainable=True)` + Dense, Adam; median of the steps '
+      'after the first), outputs on the same inputs',
+      '- ratio = ours / theirs: below 1 means ours is smaller or faster',
+      '- the machine is shared (other engineers\' jobs run beside this one; '
+      'see the load averages above), so ours and theirs run interleaved per '
+      'metric: the like-for-like exports alternate ours / theirs for '
+      f'{rounds} round(s) (order reversed each round; the median round is '
+      'reported, of 2 the faster of each), the cold-process probes alternate '
+      'ours / theirs (order reversed each repeat), and inference calls and '
+      'fine-tuning steps alternate ours / theirs call by call in one process; '
+      'wall times still carry some noise, sizes and outputs do not',
+  ]
+  if args.quick:
+    head.append('- **--quick**: small inputs and one process per SavedModel; '
+                'a smoke run, not numbers to quote')
+  body = []
+  for title, rows in sections:
+    body += ['', f'## {title}', '', common.table(rows)]
+  for title, text in extra:
+    body += ['', f'## {title}', '', text]
+  if target_lines:
+    body += ['', '## Targets', '', *target_lines]
+  report = '\n'.join(head + body) + '\n'
+  print('\n' + '\n'.join(machine_lines(m, load_start, load_end)))
+  if target_lines:
+    print('\nTargets:\n' + '\n'.join(target_lines))
+  if args.out:
+    with open(args.out, 'a' if args.append else 'w') as f:
+      f.write(('\n' + report.replace('# ', '## ', 1)) if args.append
+              else report)
+    print(f'\nwrote {args.out}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
