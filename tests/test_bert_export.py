@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from official.hub_export import bert_family
+
 from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,
                       assert_one_line_error, run_script)
 
@@ -25,14 +27,9 @@ TINY = '--gin_file=configs/bert/tiny.gin'
 VOCAB = mc.VOCAB
 CKPT = mc.CKPT
 GOLDEN = os.path.join(TESTDATA, 'bert', 'golden')
-SENTENCES = [
-    'The quick brown fox jumps over the lazy dog.',
-    'Héllo, Wörld! Ça va? naïve café',
-    '日本語のテキスト 中文',
-    'zyxwv qqqq unknownword',
-    '',
-    ' '.join(['the quick brown fox'] * 40),
-]
+# The preprocessor's verification sample (punctuation, accents, CJK, unknown
+# words, an empty string, an over-length input) serves the tests too.
+SENTENCES = bert_family.SENTENCES
 
 
 def _export(out, *args, ckpt=CKPT, vocab=VOCAB, gin=TINY):
