@@ -63,7 +63,6 @@ from official.nlp.tools import tf2_albert_encoder_checkpoint_converter as conv  
 from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
 from official.hub_export import driver  # pylint: disable=g-import-not-at-top
 from official.hub_export import restore  # pylint: disable=g-import-not-at-top
-from official.hub_export import spec  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('sp_model_file', None,
                     'SentencePiece model (e.g. 30k-clean.model) the ALBERT was '
@@ -86,10 +85,7 @@ def albert_architecture(vocab_size, embedding_width, hidden_size, num_layers,
                         max_position_embeddings=512, type_vocab_size=2,
                         initializer_range=0.02):
   """The ALBERT hyper-parameters, as Model Garden's `EncoderConfig`."""
-  if hidden_size % num_attention_heads:
-    raise spec.ExportError(
-        f'hidden_size {hidden_size} is not a multiple of num_attention_heads '
-        f'{num_attention_heads}: fix the gin config')
+  bert_family.check_attention_heads(hidden_size, num_attention_heads)
   albert = encoders.AlbertEncoderConfig(
       vocab_size=vocab_size, embedding_width=embedding_width,
       hidden_size=hidden_size, num_layers=num_layers,

@@ -99,10 +99,7 @@ def bert_architecture(vocab_size, hidden_size, num_layers, num_attention_heads,
                       max_position_embeddings=512, type_vocab_size=2,
                       initializer_range=0.02, embedding_size=None):
   """The BERT hyper-parameters, as Model Garden's legacy `BertConfig`."""
-  if hidden_size % num_attention_heads:
-    raise spec.ExportError(
-        f'hidden_size {hidden_size} is not a multiple of num_attention_heads '
-        f'{num_attention_heads}: fix the gin config')
+  bert_family.check_attention_heads(hidden_size, num_attention_heads)
   return configs.BertConfig(
       vocab_size=vocab_size, hidden_size=hidden_size,
       num_hidden_layers=num_layers, num_attention_heads=num_attention_heads,

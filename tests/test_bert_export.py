@@ -429,6 +429,12 @@ def test_bad_vocab_flags(tmp_path):
               args=[f'--sp_model_file={VOCAB}'])
 
 
+def test_bad_attention_heads(tmp_path):
+  _assert_bad(tmp_path, 'hidden_size 32 is not a multiple of '
+              'num_attention_heads 3',
+              args=['--gin_params=num_attention_heads = 3'])
+
+
 def test_bad_existing_export_dir(bert_export):
   before = sorted(os.listdir(bert_export[0]))
   proc = _export(bert_export[0])

@@ -204,6 +204,14 @@ def _restore_tf1(path, convert_tf1, layouts, required, hint, tf1_name):
 # ---------------------------------------------------------------------------
 # The vocabulary.
 
+def check_attention_heads(hidden_size: int, num_attention_heads: int) -> None:
+  """Every encoder of the family splits hidden_size evenly across heads."""
+  if hidden_size % num_attention_heads:
+    raise spec.ExportError(
+        f'hidden_size {hidden_size} is not a multiple of num_attention_heads '
+        f'{num_attention_heads}: fix the gin config')
+
+
 def check_vocab(ctx: driver.Context, vocab_file: Optional[str],
                 sp_model_file: Optional[str], vocab_size: int,
                 do_lower_case: Optional[bool], model_name: str):
