@@ -63,6 +63,7 @@ from official.nlp.tools import tf2_albert_encoder_checkpoint_converter as conv  
 from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
 from official.hub_export import driver  # pylint: disable=g-import-not-at-top
 from official.hub_export import restore  # pylint: disable=g-import-not-at-top
+from official.hub_export import writer  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('sp_model_file', None,
                     'SentencePiece model (e.g. 30k-clean.model) the ALBERT was '
@@ -144,7 +145,9 @@ def export(ctx: driver.Context):
       ctx, FLAGS.vocab_file, FLAGS.sp_model_file,
       encoder_config.albert.vocab_size, opts['do_lower_case'],
       opts['model_name'])
-  with restore.skip_initializers():  # The strict restore fills every weight.
+  # No random initializers (the strict restore fills every weight), no
+  # AutoGraph conversion (the writer traces without it).
+  with restore.skip_initializers(), writer.no_autograph():
     encoder, pretrainer = build(encoder_config)
   hint = ('Check that the gin config matches the checkpoint (--gin_file/'
           '--gin_params: embedding_width, hidden_size, intermediate_size, '

@@ -78,6 +78,7 @@ from official.hub_export import bert_family  # pylint: disable=g-import-not-at-t
 from official.hub_export import driver  # pylint: disable=g-import-not-at-top
 from official.hub_export import restore  # pylint: disable=g-import-not-at-top
 from official.hub_export import spec  # pylint: disable=g-import-not-at-top
+from official.hub_export import writer  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('vocab_file', None,
                     'WordPiece vocabulary (vocab.txt) the model was trained '
@@ -209,7 +210,9 @@ def export(ctx: driver.Context):
   vocab, sp_model, do_lower_case = bert_family.check_vocab(
       ctx, FLAGS.vocab_file, FLAGS.sp_model_file, cfg.vocab_size,
       opts['do_lower_case'], opts['model_name'])
-  with restore.skip_initializers():  # The strict restore fills every weight.
+  # No random initializers (the strict restore fills every weight), no
+  # AutoGraph conversion (the writer traces without it).
+  with restore.skip_initializers(), writer.no_autograph():
     encoder, pretrainer = build(cfg, opts['encoder_type'])
   restore_encoder(ctx, cfg, encoder, pretrainer, opts)
   bert_family.export_encoder_and_preprocessor(

@@ -1,8 +1,10 @@
 """writer.write traces each declared function once (not again inside
-tf.saved_model.save) and saved_model.pb holds one graph per training mode."""
+tf.saved_model.save), saved_model.pb holds one graph per training mode, and
+tracing is without AutoGraph unless asked for."""
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 from tensorflow.core.protobuf import saved_model_pb2
@@ -46,3 +48,54 @@ def test_each_training_mode_traced_and_saved_once(tmp_path):
       loaded.signatures['serving_default'](x=tf.constant(x))['y'].numpy(), want)
   dropped = loaded(np.ones([64, 3], np.float32), training=True)['y'].numpy()
   assert (dropped == 0).any()  # The training=True graph has the dropout.
+
+
+def _branchy_layer_model():
+  class Branchy(tf_keras.layers.Layer):
+    """Branches on a tensor's value: needs AutoGraph in a graph."""
+
+    def call(self, x):
+      if tf.reduce_sum(x) > 0:
+        return x * 2.0
+      return -x
+
+  inp = tf_keras.Input([3])
+  return tf_keras.Model(inp, Branchy()(inp))
+
+
+BRANCHY_SPEC = spec.single(tf.TensorSpec([None, 3], tf.float32, name='x'),
+                           'y', spec.Output('features'), task='custom')
+
+
+def test_tensor_branch_without_autograph_is_a_clear_error(tmp_path):
+  model = _branchy_layer_model()
+  path = str(tmp_path / 'sm')
+  with pytest.raises(TypeError, match=r'autograph=True'):
+    writer.write(writer.from_keras(model), path, BRANCHY_SPEC)
+  assert not os.path.exists(path)
+
+
+def test_autograph_true_exports_tensor_branches(tmp_path):
+  model = _branchy_layer_model()
+  path = str(tmp_path / 'sm')
+  writer.write(writer.from_keras(model, autograph=True), path, BRANCHY_SPEC)
+  loaded = tf.saved_model.load(path)
+  for x in (np.ones([2, 3], np.float32), -np.ones([2, 3], np.float32)):
+    np.testing.assert_allclose(loaded(x, training=False).numpy(),
+                               model(x).numpy())
+
+
+def test_no_autograph_builds_without_converting_layer_calls():
+  from tensorflow.python.autograph.core import ag_ctx  # pylint: disable=g-import-not-at-top,g-direct-tensorflow-import
+  seen = []
+
+  class Probe(tf_keras.layers.Layer):
+
+    def call(self, x):
+      seen.append(ag_ctx.control_status_ctx().status)
+      return x
+
+  with writer.no_autograph():
+    inp = tf_keras.Input([3])
+    tf_keras.Model(inp, Probe()(inp))
+  assert seen == [ag_ctx.Status.DISABLED]

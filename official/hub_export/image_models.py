@@ -224,7 +224,9 @@ def export_classifier(ctx, build: Callable[[], Source],
   if int(image_size) < 16:
     raise spec.ExportError(f'IMAGE_SIZE {image_size} is too small: '
                            'use 16 or more')
-  with restore.skip_initializers():  # The strict restore fills every weight.
+  # No random initializers (the strict restore fills every weight), no
+  # AutoGraph conversion (the writer traces without it).
+  with restore.skip_initializers(), writer.no_autograph():
     source = build()
   model = source.model
   dense = final_dense(model)
@@ -242,7 +244,8 @@ def export_classifier(ctx, build: Callable[[], Source],
   # serving; eager execution rounds differently, ~1e-7 relative).
   probe = tf_keras.Model(model.inputs, parts)
   run_probe = tf.function(lambda images: probe(normalize(images),
-                                               training=False))
+                                               training=False),
+                          autograph=False)
   def reference(name):
     return lambda case: run_probe(case.inputs)[name]
   cases = sample_cases(int(image_size))
