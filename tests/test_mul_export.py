@@ -35,6 +35,24 @@ def test_end_to_end_command_line(mul_export):
     assert 'MyMulModel.l2_regularization' in f.read()
 
 
+def test_record_fingerprints_the_checkpoint(mul_export):
+  # The record's fingerprint (hashed in a background thread during the
+  # export) is sha256 over each checkpoint file's name and sha256, sorted.
+  import hashlib  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(mul_export[0], 'assets.extra',
+                         'export_record.json')) as f:
+    ckpt = json.load(f)['source']['checkpoint']
+  h = hashlib.sha256()
+  for suffix in ('.data-00000-of-00001', '.index'):
+    with open(CKPT + suffix, 'rb') as f:
+      data = f.read()
+    h.update(os.path.basename(CKPT + suffix).encode() + b'\0')
+    h.update(hashlib.sha256(data).hexdigest().encode())
+  assert ckpt['fingerprint_sha256'] == h.hexdigest()
+  assert ckpt['bytes'] == sum(os.path.getsize(CKPT + s) for s in
+                              ('.data-00000-of-00001', '.index'))
+
+
 def test_model_card_matches_the_export(mul_export):
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   out = mul_export[0]

@@ -86,11 +86,17 @@ class Context:
     self.sources: Dict[str, Any] = {}
     self.restore_report: Optional[restore_lib.RestoreReport] = None
     self.pending: List[_Pending] = []
+    self._fingerprints: Dict[str, Callable[[], str]] = {}
 
   def restore(self, layouts, required, **kwargs) -> restore_lib.RestoreReport:
     """Strictly restores `--checkpoint_path` (see `restore.restore`)."""
     self.restore_report = restore_lib.restore(self.checkpoint_path, layouts,
                                               required, **kwargs)
+    # For the export record, hashed while the recipe traces and saves.
+    path = self.restore_report.path
+    if path not in self._fingerprints:
+      self._fingerprints[path] = record.fingerprint_in_background(
+          restore_lib.checkpoint_files(path))
     return self.restore_report
 
   def add_source(self, name: str, path: str, **info) -> None:
@@ -334,12 +340,14 @@ def _source_info(ctx: Context) -> dict:
   rep = ctx.restore_report
   if rep is not None:
     files = restore_lib.checkpoint_files(rep.path)
+    fingerprint = ctx._fingerprints.get(  # pylint: disable=protected-access
+        rep.path, lambda: record.fingerprint(files))
     info['checkpoint'] = {
         'path': os.path.abspath(rep.path), 'format': rep.format,
         'layout': rep.layout, 'restored_variables': rep.restored,
         'parameters': rep.parameters,
         'ignored_checkpoint_values': rep.ignored_values,
-        'fingerprint_sha256': record.fingerprint(files),
+        'fingerprint_sha256': fingerprint(),
         'bytes': sum(os.path.getsize(f) for f in files)}
   return info
 
