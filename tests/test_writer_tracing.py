@@ -99,3 +99,49 @@ def test_no_autograph_builds_without_converting_layer_calls():
     inp = tf_keras.Input([3])
     tf_keras.Model(inp, Probe()(inp))
   assert seen == [ag_ctx.Status.DISABLED]
+
+
+def test_declared_variants_with_tensor_kwargs_are_not_traced_again_by_save(
+    tmp_path):
+  traced = []
+  v = tf.Variable(2.0)
+
+  def call(x, scale=1):
+    traced.append(scale)
+    return x * v * tf.cast(scale, tf.float32)
+
+  obj = writer.reusable(call, [v], [v])
+  export_spec = spec.ExportSpec(
+      inputs=tf.TensorSpec([None], tf.float32, name='x'),
+      outputs={'y': spec.Output('features', 0, 'y')}, task='custom',
+      returns_dict=False, training_arg=False,
+      # An unnamed spec, as a recipe would write it.
+      traces=[(tf.TensorSpec([None], tf.float32),
+               {'scale': tf.TensorSpec([], tf.int32)})])
+  writer.write(obj, str(tmp_path / 'sm'), export_spec)
+  assert len(traced) == 2, traced  # The default and the declared variant.
+  loaded = tf.saved_model.load(str(tmp_path / 'sm'))
+  np.testing.assert_allclose(
+      loaded(tf.constant([1.0, 2.0]), scale=tf.constant(3)).numpy(), [6, 12])
+
+
+def test_unnamed_input_specs_in_a_dict_are_not_traced_again_by_save(tmp_path):
+  traced = []
+  v = tf.Variable(2.0)
+
+  def call(inputs, training=False):
+    traced.append(training)
+    return {'y': inputs['a'] * v + inputs['b']}
+
+  obj = writer.reusable(call, [v], [v])
+  unnamed = lambda shape: tf.TensorSpec(shape, tf.float32)
+  export_spec = spec.ExportSpec(
+      inputs={'a': unnamed([None]), 'b': unnamed([None])},
+      outputs={'y': spec.Output('features', 0, 'y')}, task='custom',
+      traces=[({'a': unnamed([None, 2]), 'b': unnamed([None, 2])}, {})])
+  writer.write(obj, str(tmp_path / 'sm'), export_spec)
+  assert len(traced) == 4, traced  # 2 input shapes x 2 training modes.
+  loaded = tf.saved_model.load(str(tmp_path / 'sm'))
+  out = loaded.signatures['serving_default'](a=tf.constant([1.0]),
+                                             b=tf.constant([3.0]))
+  np.testing.assert_allclose(out['y'].numpy(), [5.0])
