@@ -21,8 +21,10 @@ CASES = [spec.Case(np.random.RandomState(0).normal(size=[1, 3]).astype('f')),
 class Linear(writer.Reusable):
   """y = x @ w (+ optional defects)."""
 
-  def __init__(self, softmax=False, dead=False, bad_loss=False, stray=False):
+  def __init__(self, softmax=False, dead=False, bad_loss=False, stray=False,
+               noise=0.0):
     super().__init__()
+    self.noise = noise
     self.w = tf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2) / 6)
     self.unused = tf.Variable(1.0)
     self.variables = [self.w] + ([self.unused] if dead else [])
@@ -36,6 +38,8 @@ class Linear(writer.Reusable):
   @tf.function
   def __call__(self, x, training=False):
     y = tf.matmul(x, self.w)
+    if self.noise:  # Random also with training=False.
+      y += self.noise * tf.random.uniform(tf.shape(y))
     return tf.nn.softmax(y) if self.softmax else y
 
 
@@ -89,6 +93,24 @@ def test_softmax_output_declared_as_logits(tmp_path):
   assert 'FAIL root output logits is logits' in fails
   assert 'looks like softmax output' in fails
   assert 'FAIL graph has no final softmax/sigmoid before logits: Softmax' in fails
+
+
+def test_float_noise_between_calls_within_tolerance_passes(tmp_path):
+  # As oneDNN's run-to-run rounding on CPU (BERT-base: ~3e-6).
+  path = str(tmp_path / 'm')
+  writer.write(Linear(noise=1e-7), path, SPEC)
+  result = verify.verify(path, SPEC, CASES, reference)
+  assert result['failed'] == 0
+  det = [c for c in result['checks']
+         if c['name'] == 'root deterministic with training=False']
+  assert det and det[0]['status'] == 'PASS'
+
+
+def test_random_outputs_with_training_false_fail(tmp_path):
+  path = _save(Linear(noise=0.1), str(tmp_path / 'm'))
+  fails = _failures(path, ref=lambda c: reference(c) + 0.05)
+  assert 'FAIL root deterministic with training=False' in fails
+  assert 'dropout or sampling active with training=False?' in fails
 
 
 def test_dead_variable(tmp_path):
