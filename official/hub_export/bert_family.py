@@ -371,7 +371,6 @@ def build_preprocessor(vocab, sp_model, do_lower_case, seq_length):
       lambda: dict(special), input_signature=[])
   bert_pack_inputs = writer.reusable(pack_call, variables=[],
                                      trainable_variables=[])
-  bert_pack_inputs.__call__ = tf.function(pack_call, autograph=False)
   obj = writer.reusable(
       lambda sentences: pack(tokenizer(sentences)), variables=[],
       trainable_variables=[], track=dict(

@@ -172,6 +172,34 @@ def _diff(a, b):
   return mx, rel, ''
 
 
+def _compare(a, b, spec, exact_other):
+  """Compares two outputs of the same SavedModel leaf by leaf.
+
+  Float leaves may differ by their output's declared tolerance (the same
+  graph can sum in another order); other leaves (ids, strings) must be equal
+  when `exact_other`, else are skipped. Returns (max abs float diff, a list
+  naming the leaves over: 'path diff > tol', 'path differs', 'path shape').
+  """
+  tols = {k: v['tolerance'] for k, v in spec['outputs'].items()}
+  single = next(iter(tols)) if not spec.get('returns_dict', True) else None
+  worst, over = 0.0, []
+  for (p, x), (_, y) in zip(leaves(a), leaves(b)):
+    x, y = as_array(x), as_array(y)
+    if x.dtype.kind != 'f':
+      if exact_other and (x.shape != y.shape or not np.array_equal(x, y)):
+        over.append(f'{p or single} differs')
+      continue
+    if x.shape != y.shape:
+      over.append(f'{p or single} shape {list(x.shape)} vs {list(y.shape)}')
+      continue
+    d = _diff(x, y)[0]
+    worst = max(worst, d)
+    tol = tols.get(single or p.split('/')[0].split('#')[0], 0.0)
+    if d > tol:
+      over.append(f'{p or single} {d:.3g} > {tol:g}')
+  return worst, over
+
+
 def _loss_weights(out, seed=0):
   rng = np.random.RandomState(seed)
   return [(p, tf.constant(rng.normal(size=v.shape.as_list()).astype(
@@ -268,19 +296,7 @@ def check_object(r, obj, where, spec, cases):
     # in a different order from one call to the next (BERT-base, Model
     # Garden's export too: up to 3e-6 apart), so allow each output's
     # declared tolerance (0 for ids and exact outputs).
-    single = next(iter(tolerances)) if not spec.get('returns_dict', True) else None
-    worst, over = 0.0, []
-    for (p, x), (_, y) in zip(leaves(a), leaves(b)):
-      x, y = as_array(x), as_array(y)
-      if x.dtype.kind != 'f' or x.shape != y.shape:
-        if x.shape != y.shape or not np.array_equal(x, y):
-          over.append(f'{p or single} differs')
-        continue
-      d = _diff(x, y)[0]
-      worst = max(worst, d)
-      tol = tolerances.get(single or p.split('/')[0].split('#')[0], 0.0)
-      if d > tol:
-        over.append(f'{p or single} {d:.3g} > {tol:g}')
+    worst, over = _compare(a, b, spec, exact_other=True)
     r.ok(not over, f'{where} deterministic with training=False',
          'identical' if worst == 0 and not over else
          f'max abs diff {worst:.3g} between two calls'
@@ -482,17 +498,7 @@ def check_keras_layer(r, path, obj, spec, cases):
   ref = _call(obj, case['inputs'], False, spec)
   # The same graph, but (as for serving_default) float ops may be ordered
   # differently: allow each output's declared tolerance.
-  tols = {k: v['tolerance'] for k, v in spec['outputs'].items()}
-  single = next(iter(tols)) if not spec.get('returns_dict', True) else None
-  worst, over = 0.0, []
-  for (p, a), (_, b) in zip(leaves(out), leaves(ref)):
-    if np.asarray(a).dtype.kind != 'f':
-      continue
-    d = _diff(a, b)[0]
-    worst = max(worst, d)
-    tol = tols.get(single or p.split('/')[0].split('#')[0], 0.0)
-    if d > tol:
-      over.append(f'{p or single} {d:.3g} > {tol:g}')
+  worst, over = _compare(out, ref, spec, exact_other=False)
   r.ok(not over, 'hub.KerasLayer output equals hub.load output',
        f'max abs diff {worst:.3g}', '; '.join(over[:3]))
   n_train = len(getattr(obj, 'trainable_variables', []))
