@@ -21,14 +21,14 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 
-from official.hub_export import checks  # pylint: disable=g-import-not-at-top
+from official.hub_export.checker import infer  # pylint: disable=g-import-not-at-top
 from official.hub_export import cli  # pylint: disable=g-import-not-at-top
 from official.hub_export import verify  # pylint: disable=g-import-not-at-top
 from official.hub_export.spec import ExportError  # pylint: disable=g-import-not-at-top
 from official.hub_export.spec import UsageError  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('saved_model', None, 'The SavedModel directory to check.')
-flags.DEFINE_enum('task', None, list(checks.TASKS),
+flags.DEFINE_enum('task', None, list(infer.TASKS),
                   'TF Hub task whose common API the model must follow; '
                   'default: the task in its export record, else custom.')
 flags.DEFINE_bool('json', False, 'Print the result as JSON.')

@@ -61,9 +61,9 @@ def assert_one_line_error(proc, *fragments, code=None):
 def assert_golden(saved_model_dir, golden_npz, atol=1e-6):
   """The export reproduces the committed golden outputs within `atol`."""
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
-  from official.hub_export import checks  # pylint: disable=g-import-not-at-top
+  from official.hub_export.checker import cases as cases_lib  # pylint: disable=g-import-not-at-top
   obj = hub.load(saved_model_dir)
-  cases = checks.load_cases(golden_npz)
+  cases = cases_lib.load_cases(golden_npz)
   assert cases, golden_npz
   for i, case in enumerate(cases):
     target = getattr(obj, case['target']) if case['target'] else obj
@@ -71,14 +71,14 @@ def assert_golden(saved_model_dir, golden_npz, atol=1e-6):
       out = target(case['inputs'], training=False, **case['kwargs'])
     except TypeError:
       out = target(case['inputs'], **case['kwargs'])
-    got = dict(checks.leaves(out))
-    want = dict(checks.leaves(case['expected']))
+    got = dict(cases_lib.leaves(out))
+    want = dict(cases_lib.leaves(case['expected']))
     if len(want) == 1 and '' in want and len(got) == 1:
       got = {'': next(iter(got.values()))}
     for key, w in want.items():
       assert key in got, (i, key, sorted(got))
-      g = checks.as_array(got[key])
-      w = checks.as_array(w)
+      g = cases_lib.as_array(got[key])
+      w = cases_lib.as_array(w)
       assert g.shape == w.shape, (i, key, g.shape, w.shape)
       if w.dtype.kind in 'iubS':
         np.testing.assert_array_equal(g, w, err_msg=f'case {i} {key}')

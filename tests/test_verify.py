@@ -1,4 +1,4 @@
-"""Verification catches broken exports (official/hub_export/checks.py).
+"""Verification catches broken exports (official/hub_export/checker/).
 
 Each test saves a SavedModel with one deliberate defect, bypassing the
 writer, and checks that `verify.verify` fails on exactly that defect.
@@ -184,3 +184,26 @@ def test_layer_norm_is_not_taken_for_batch_norm(tmp_path):
                                  str(tmp_path / 'm'))
   assert checks['training=True mode'] == (
       'PASS', 'no dropout or batch-norm updates in the graph')
+
+
+def test_checker_process_imports_nothing_else_of_the_repository(tmp_path):
+  """The checker runs as `python -I checker`: a consumer's view, where this
+  repository's library (and Model Garden's namespace half of ours) is absent."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from official.hub_export import verify as verify_lib  # pylint: disable=g-import-not-at-top
+  probe = tmp_path / 'probe.py'
+  probe.write_text(
+      'import runpy, sys\n'
+      'sys.argv = ["checker", "--help"]\n'
+      'try:\n'
+      f'  runpy.run_path({verify_lib.CHECKER!r}, run_name="__main__")\n'
+      'except SystemExit:\n'
+      '  pass\n'
+      'mods = sorted(m for m in sys.modules if m.startswith("official"))\n'
+      'print("MODULES", mods)\n')
+  proc = subprocess.run([sys.executable, '-I', str(probe)], cwd=str(tmp_path),
+                        env=verify_lib.consumer_env(), capture_output=True,
+                        text=True, check=False, timeout=300)
+  assert '--saved_model' in proc.stdout, proc.stderr[-2000:]
+  assert 'MODULES []' in proc.stdout, proc.stdout[-2000:]

@@ -6,8 +6,9 @@ One library shared by every recipe in `export_scripts/`:
               `ExportError`, the one error type for bad input
   restore.py  strict checkpoint restore: where checkpoints are read
   writer.py   the reusable SavedModel writer: where SavedModels are written
-  checks.py   consumer-side checks, run in a fresh process: where exports are
-              verified (`verify.py` drives them)
+  checker/    the consumer-side checker package, run in a fresh isolated
+              process: where exports are verified (`verify.py` drives it;
+              it imports nothing else of this repository)
   verify.py   runs the checks after an export (and for verify_export.py)
   record.py   the export record and operative gin config beside each export
   model_card.py  the model card and Kaggle metadata in assets.extra/

@@ -386,8 +386,8 @@ def _summary(recipe, export_dir, ctx, records, t_export, t_verify, total):
 
 def peak_memory() -> int:
   """Peak resident memory of this process in bytes (0 where unknown)."""
-  from official.hub_export import checks  # pylint: disable=g-import-not-at-top
-  hwm = checks.peak_rss()  # Linux: this process image only.
+  from official.hub_export.checker import cli as checker_cli  # pylint: disable=g-import-not-at-top
+  hwm = checker_cli.peak_rss()  # Linux: this process image only.
   if hwm:
     return hwm
   try:

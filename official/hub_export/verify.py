@@ -2,7 +2,7 @@
 
 `verify(saved_model_dir, spec, cases, reference)` computes the in-memory
 source model's outputs on the sample inputs (`cases`, a small shape sweep),
-then runs `checks.py` in a fresh Python process (`-I`: this repository is not
+then runs the checker package (`checker/`) in a fresh Python process (`-I`: this repository is not
 importable there) that reloads the export with `hub.load` and
 `hub.KerasLayer(trainable=True)` and compares. Any FAIL raises `ExportError`.
 """
@@ -17,14 +17,15 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from official.hub_export import checks
+from official.hub_export.checker import cases as cases_lib
 from official.hub_export.spec import Case, ExportError, ExportSpec
 
-CHECKS_SCRIPT = os.path.abspath(checks.__file__).replace('.pyc', '.py')
+# The checker package's folder: `python -I CHECKER` runs its __main__.py.
+CHECKER = os.path.dirname(os.path.abspath(cases_lib.__file__))
 
 
 def _numpy(x):
-  """Tensors -> numpy; ragged tensors stay (checks.flatten splits them)."""
+  """Tensors -> numpy; ragged tensors stay (cases_lib.flatten splits them)."""
   def conv(t):
     if isinstance(t, tf.RaggedTensor):
       return t
@@ -41,8 +42,8 @@ def write_cases(path: str, cases: Sequence[Case],
         lambda t: t if isinstance(t, tf.RaggedTensor) else
         tf.convert_to_tensor(t), case.inputs)
     expected = _numpy(reference(Case(inputs, case.target, case.kwargs)))
-    s_in, a_in = checks.flatten(_numpy(inputs), f'c{i}/in')
-    s_out, a_out = checks.flatten(expected, f'c{i}/out')
+    s_in, a_in = cases_lib.flatten(_numpy(inputs), f'c{i}/in')
+    s_out, a_out = cases_lib.flatten(expected, f'c{i}/out')
     arrays.update(a_in)
     arrays.update(a_out)
     meta.append({'target': case.target, 'kwargs': case.kwargs,
@@ -63,7 +64,7 @@ def consumer_env():
 def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
                     cases_npz: Optional[str] = None,
                     task: Optional[str] = None) -> dict:
-  """Runs checks.py on a SavedModel in a fresh, isolated consumer process.
+  """Runs the checker on a SavedModel in a fresh, isolated consumer process.
 
   Returns its result dict (`checks`, `info`, `passed`, `failed`) plus
   `report`, the PASS/WARN/FAIL lines. Without `spec`/`cases_npz` the API is
@@ -71,7 +72,7 @@ def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
   """
   with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
     out_path = os.path.join(tmp, 'result.json')
-    cmd = [sys.executable, '-I', CHECKS_SCRIPT,
+    cmd = [sys.executable, '-I', CHECKER,
            f'--saved_model={os.path.abspath(saved_model_dir)}',
            f'--output={out_path}']
     if spec is not None:

@@ -1,0 +1,76 @@
+"""`hub.KerasLayer` (tf_keras) consumer checks: same outputs, weights and
+losses registered, frozen when not trainable, one `fit` step moves weights.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from .reusable import call
+from .reusable import compare
+
+def check_keras_layer(r, path, obj, spec, cases):
+  """hub.KerasLayer(trainable=True/False) behaves like the loaded object."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  case = cases[0]
+  layer = r.guard('hub.KerasLayer(trainable=True)',
+                  lambda: hub.KerasLayer(path, trainable=True))
+  if layer is None:
+    return
+  out = r.guard('hub.KerasLayer call', lambda: layer(case['inputs'],
+                                                       training=False))
+  if out is None:
+    return
+  ref = call(obj, case['inputs'], False, spec)
+  # The same graph, but (as for serving_default) float ops may be ordered
+  # differently: allow each output's declared tolerance.
+  worst, over = compare(out, ref, spec, exact_other=False)
+  r.ok(not over, 'hub.KerasLayer output equals hub.load output',
+       f'max abs diff {worst:.3g}', '; '.join(over[:3]))
+  n_train = len(getattr(obj, 'trainable_variables', []))
+  r.ok(len(layer.trainable_weights) == n_train,
+       'hub.KerasLayer(trainable=True) trainable weights',
+       f'{len(layer.trainable_weights)} (object has {n_train})')
+  n_reg = len(getattr(obj, 'regularization_losses', []))
+  finite = [np.asarray(l).shape == () and bool(np.isfinite(np.asarray(l)))
+            for l in layer.losses]
+  r.ok(len(layer.losses) == n_reg and all(finite), 'hub.KerasLayer losses',
+       f'{sum(finite)} finite scalars of {len(layer.losses)} (object has '
+       f'{n_reg})')
+  frozen = hub.KerasLayer(path, trainable=False)
+  frozen(case['inputs'])
+  frozen_loss = sum(float(np.abs(np.asarray(l)).sum()) for l in frozen.losses)
+  r.ok(not frozen.trainable_weights and frozen_loss == 0.0,
+       'hub.KerasLayer(trainable=False) is frozen',
+       f'{len(frozen.trainable_weights)} trainable weights, '
+       f'regularization loss {frozen_loss:g}')
+  if n_train:
+    r.guard('hub.KerasLayer fit step', lambda: _fit_step(r, layer, spec, case))
+
+
+def _fit_step(r, layer, spec, case):
+  """One tf_keras `fit` step through the layer changes its weights."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  inputs = case['inputs']
+  if isinstance(inputs, dict):
+    kin = {k: tf_keras.Input(shape=v.shape[1:], dtype=v.dtype, name=k)
+           for k, v in inputs.items()}
+  else:
+    kin = tf_keras.Input(shape=inputs.shape[1:], dtype=inputs.dtype)
+  out = layer(kin)
+  if isinstance(out, dict):
+    keys = [k for k in ('default', 'pooled_output') if k in out] or [
+        k for k, v in spec['outputs'].items() if v['kind'] != 'ids' and
+        isinstance(out.get(k), tf.Tensor)]
+    out = out[keys[0]]
+  flat = tf_keras.layers.Flatten()(out) if out.shape.rank != 2 else out
+  head = tf_keras.layers.Dense(1, kernel_initializer='ones')(flat)
+  model = tf_keras.Model(kin, head)
+  model.compile(optimizer=tf_keras.optimizers.SGD(0.01), loss='mse')
+  before = [w.numpy().copy() for w in layer.trainable_weights]
+  batch = int(tf.nest.flatten(inputs)[0].shape[0])
+  model.fit(inputs, np.ones([batch, 1], np.float32), epochs=1, verbose=0,
+            batch_size=batch)
+  changed = sum(not np.array_equal(b, w.numpy())
+                for b, w in zip(before, layer.trainable_weights))
+  r.ok(changed > 0, 'hub.KerasLayer fit step updates weights',
+       f'{changed} of {len(before)} weights changed')

@@ -1,0 +1,83 @@
+"""All checks of one SavedModel, in order."""
+
+import time
+
+from .files import check_files
+from .files import check_self_contained
+from .files import directory_sizes
+from .graph import check_graph_softmax
+from .infer import generate_cases
+from .infer import infer_spec
+from .keras_layer import check_keras_layer
+from .report import FAIL, PASS, Report
+from .reusable import check_object
+from .reusable import check_serving_equals_call
+from .reusable import check_signature
+from .reusable import check_training_mode
+from .task import check_task
+
+def run_checks(saved_model, spec=None, cases=None, task='custom'):
+  """All checks; returns (Report, info dict).
+
+  With `spec`/`cases` (an export's declared API and the source model's
+  outputs) outputs are compared with the source; without, the API is read off
+  the SavedModel and sample inputs are generated for `task`.
+  """
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  try:
+    import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    pass
+  r = Report()
+  info = {}
+  r.guard('files', lambda: check_files(r, saved_model))
+  t0 = time.perf_counter()
+  obj = r.guard('hub.load', lambda: hub.load(saved_model))
+  info['load_seconds'] = round(time.perf_counter() - t0, 3)
+  if obj is None:
+    return r, info
+  r.add(PASS, 'hub.load', f"{info['load_seconds']:.2f} s")
+  info['sizes'] = directory_sizes(saved_model)
+  mb = lambda n: f'{n / 1e6:.2f} MB'
+  r.add(PASS, 'sizes', ', '.join(f'{k} {mb(v)}' for k, v in
+                                 info['sizes'].items()))
+  if spec is None:
+    if not hasattr(obj, '__call__'):
+      r.add(FAIL, 'root.__call__ exists', 'no __call__: not a reusable '
+            'SavedModel (TF1 hub.Module or signatures only?)')
+      return r, info
+    spec = r.guard('read the API off __call__', lambda: infer_spec(obj, task))
+    if spec is None:
+      return r, info
+    cases = r.guard('sample inputs', lambda: generate_cases(spec))
+    if cases is None:
+      return r, info
+  info['api'] = spec
+  by_target = {}
+  for c in cases:
+    by_target.setdefault(c['target'], []).append(c)
+  # Each group is guarded: a crash inside one is a FAIL, not a lost report.
+  r.guard('root checks', lambda: check_object(r, obj, 'root', spec,
+                                              by_target.get('', [])))
+  r.guard('graph checks', lambda: check_graph_softmax(r, obj, spec))
+  sig = r.guard('serving_default', lambda: check_signature(
+      r, obj, getattr(obj, 'signatures', None), spec))
+  if sig is not None and by_target.get(''):
+    check_serving_equals_call(r, obj, sig, spec, by_target[''][0])
+  for name, sub in spec.get('subobjects', {}).items():
+    child = getattr(obj, name, None)
+    if r.ok(child is not None, f'sub-object .{name} exists'):
+      r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
+          r, c, n, s, by_target.get(n, [])))
+  first = (by_target.get('') or [None])[0]
+  r.guard('task conformance', lambda: check_task(r, obj, spec,
+                                                 by_target.get('', [])))
+  if spec.get('trainable', True):
+    r.guard('training mode', lambda: check_training_mode(r, obj, spec, first))
+  r.guard('self-contained', lambda: check_self_contained(
+      r, saved_model, spec, first))
+  if spec.get('trainable', True) and spec.get('training_arg', True) and \
+      by_target.get(''):
+    r.guard('hub.KerasLayer checks', lambda: check_keras_layer(
+        r, saved_model, obj, spec, by_target['']))
+  return r, info
