@@ -19,11 +19,11 @@ Accepted paths: a checkpoint prefix (`ckpt-10`, also given as `ckpt-10.index`),
 a directory (its latest checkpoint, via the `checkpoint` file or a single
 `*.index`), or a Keras `.h5` weights file (restored into `Layout.root`).
 
-Damaged checkpoints are refused with `ExportError`, never restored in part:
-`resolve` (run by the driver before any model is built) reads the index
-(its blocks carry checksums), checks that every data shard the index names is
-a regular file and that the shards hold at least the bytes of the numeric
-values the index lists (a truncated copy); reading a value then checks it
+Damaged checkpoints are refused with `ExportError`, never exported in part:
+`resolve` (run by the driver before any model is built) reads the index (its
+blocks carry checksums), checks that every data shard (`PREFIX.data-i-of-N`,
+each i < N) is a regular file and that the shards hold at least the bytes of
+the numeric values the index lists (a truncated copy); reading a value then checks it
 against the crc32c the index stores for it (TensorFlow's bundle reader), so a
 flipped byte in the data fails the restore instead of exporting a wrong
 weight. After restoring, every required variable is compared with the
@@ -179,9 +179,10 @@ def check(prefix: str) -> str:
   """Refuses a damaged TF checkpoint before anything is built from it.
 
   Reads the index (whose blocks are checksummed), requires every data shard
-  it names, and requires the shards to hold at least the bytes of the numeric
-  values the index lists (a copy cut short fails here). Values themselves are
-  checked against their crc32c when `restore()` reads them. Returns `prefix`.
+  (`.data-i-of-N`, each i < N) as a regular file, and requires the shards to
+  hold at least the bytes of the numeric values the index lists (a copy cut
+  short fails here). Values themselves are checked against their crc32c when
+  `restore()` reads them. Returns `prefix`.
   """
   index = prefix + '.index'
   _require_file(index, 'the checkpoint index')
