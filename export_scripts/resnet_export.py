@@ -254,14 +254,13 @@ def detect_source(checkpoint_path: str) -> str:
     keys = [k for k, _ in tf.train.list_variables(path)]
   except (tf.errors.OpError, ValueError):
     return 'legacy'  # Unreadable: restore() reports it.
-  suffix = '/.ATTRIBUTES/VARIABLE_VALUE'
   if any(k.startswith('backbone/') for k in keys) or any(
       k.startswith(('layer_with_weights-0/layer_with_weights-0/',
                     'model/layer_with_weights-0/layer_with_weights-0/'))
       for k in keys):
     return 'vision'  # The backbone is a model nested in the classifier.
-  if ('layer_with_weights-0/kernel' + suffix in keys or
-      'model/layer_with_weights-0/kernel' + suffix in keys):
+  if (restore.value_key('layer_with_weights-0/kernel') in keys or
+      restore.value_key('model/layer_with_weights-0/kernel') in keys):
     return 'legacy'  # The first weighted layer is conv1 itself.
   raise spec.ExportError(
       f'cannot tell which ResNet wrote checkpoint {path}: set SOURCE = '

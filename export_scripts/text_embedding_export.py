@@ -33,30 +33,23 @@ Inside the graph, each sentence is
      A sentence without tokens gives zeros.
 
 Inputs (exactly one of):
-  --embedding_file=F   word2vec/GloVe/fastText text format (`.txt`, `.vec`,
-                       optionally gzipped): `word v1 ... vD` per line, with
-                       or without a first line `count D`. Read in one
-                       streaming pass (two without the header) straight into
-                       the table, so memory holds one copy of it; a progress
-                       bar shows on stderr for large files. The OOV rows
+  --embedding_file=F   word2vec/GloVe/fastText text format, optionally
+                       gzipped, streamed into the table (one copy in memory)
+                       by `official/hub_export/word_vectors.py`. The OOV rows
                        start at zero.
   --checkpoint_path=P --vocab_file=V
                        a TF checkpoint (e.g. written by a Model Garden
                        trainer) holding the table
                        [lines of V + NUM_OOV_BUCKETS, EMBEDDING_DIM] under one
                        of CHECKPOINT_KEYS; V has one word per line, line i
-                       naming row i.
+                       naming row i (read by `official/hub_export/vocab.py`).
 
 Usage:
   python export_scripts/text_embedding_export.py \
       --gin_file=configs/text_embedding/wiki_words_250.gin \
       --embedding_file=vectors.txt --export_dir=/tmp/wiki_words_250
-
-  python export_scripts/text_embedding_export.py \
-      --gin_file=configs/text_embedding/tiny.gin \
-      --checkpoint_path=tests/testdata/text_embedding/ckpt \
-      --vocab_file=tests/testdata/text_embedding/vocab.txt \
-      --export_dir=/tmp/text_embedding_from_ckpt
+  (or --checkpoint_path=tests/testdata/text_embedding/ckpt
+      --vocab_file=tests/testdata/text_embedding/vocab.txt with tiny.gin)
 """
 import os
 import sys
@@ -66,11 +59,9 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import dataclasses  # pylint: disable=g-import-not-at-top
-import gzip  # pylint: disable=g-import-not-at-top
-import re  # pylint: disable=g-import-not-at-top
 import tempfile  # pylint: disable=g-import-not-at-top
 import time  # pylint: disable=g-import-not-at-top
-from typing import Callable, List, Optional, Sequence, Tuple  # pylint: disable=g-import-not-at-top
+from typing import List, Optional, Sequence, Tuple  # pylint: disable=g-import-not-at-top
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
@@ -81,6 +72,8 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 from official.hub_export import driver  # pylint: disable=g-import-not-at-top
 from official.hub_export import restore  # pylint: disable=g-import-not-at-top
 from official.hub_export import spec  # pylint: disable=g-import-not-at-top
+from official.hub_export import vocab  # pylint: disable=g-import-not-at-top
+from official.hub_export import word_vectors  # pylint: disable=g-import-not-at-top
 from official.hub_export import writer  # pylint: disable=g-import-not-at-top
 from official.hub_export.spec import ExportError  # pylint: disable=g-import-not-at-top
 
@@ -96,8 +89,6 @@ SPEC = spec.single(
 COMBINERS = ('sqrtn', 'mean', 'sum')
 PUNCTUATION = ('remove', 'split', 'keep')
 VOCAB_ASSET = 'vocab.txt'
-CHUNK_ROWS = 8192            # Rows parsed before they are copied to the table.
-PROGRESS_MIN_BYTES = 64 << 20  # Files from this size on get a progress bar.
 
 
 def define_flags():
@@ -241,340 +232,8 @@ class TextEmbedding(writer.Reusable):
     return total / tf.sqrt(n)
 
 
-def combine(vectors: np.ndarray, combiner: str) -> np.ndarray:
-  """The combiner on the looked-up rows of one sentence, in float64."""
-  total = np.asarray(vectors, np.float64).sum(axis=0)
-  n = max(len(vectors), 1)
-  return {'sum': total, 'mean': total / n, 'sqrtn': total / np.sqrt(n)}[
-      combiner]
-
-
-# ---------------------------------------------------------------------------
-# Reading word-vector files.
-
-@dataclasses.dataclass
-class FileLayout:
-  """What the first pass over an embedding file found."""
-  path: str
-  header: Optional[Tuple[int, int]]  # (count, dim) from line 1, if any.
-  rows: int                          # Vectors to read (after max_words).
-  dim: int
-  gzipped: bool
-
-
-class _Progress:
-  """A tqdm bar on stderr over a file's bytes, for large files only."""
-
-  def __init__(self, path, desc, size):
-    self.bar = None
-    if size >= PROGRESS_MIN_BYTES:
-      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-      tty = sys.stderr.isatty()
-      self.bar = tqdm(total=size, desc=f'{desc} {os.path.basename(path)}',
-                      unit='B', unit_scale=True, file=sys.stderr,
-                      mininterval=0.5 if tty else 30, leave=False,
-                      dynamic_ncols=tty)
-    self.done = 0
-
-  def update(self, position):
-    if self.bar is not None and position > self.done:
-      self.bar.update(position - self.done)
-      self.done = position
-
-  def close(self):
-    if self.bar is not None:
-      self.bar.close()
-
-
-class _Reader:
-  """Binary lines of a (possibly gzipped) file, with the raw byte position."""
-
-  def __init__(self, path):
-    self.raw = open(path, 'rb')  # pylint: disable=consider-using-with
-    self.gzipped = self.raw.read(2) == b'\x1f\x8b'
-    self.raw.seek(0)
-    self.lines = gzip.GzipFile(fileobj=self.raw) if self.gzipped else self.raw
-    self.size = os.fstat(self.raw.fileno()).st_size
-
-  def position(self):
-    return self.raw.tell()
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    self.lines.close()
-    self.raw.close()
-
-
-def _number(field: bytes) -> bool:
-  try:
-    float(field)
-    return True
-  except ValueError:
-    return False
-
-
-def _is_header(fields: List[bytes]) -> bool:
-  return len(fields) == 2 and all(f.isdigit() for f in fields)
-
-
-def scan_embedding_file(path: str, dim: int,
-                        max_words: Optional[int] = None) -> FileLayout:
-  """First look at an embedding file: its header, or its number of vectors.
-
-  With a `count dim` header line this reads one line; without, it counts the
-  non-blank lines (one fast pass).
-  """
-  if not os.path.isfile(path):
-    raise ExportError(f'embedding file {path} does not exist: check '
-                      '--embedding_file')
-  with _Reader(path) as r:
-    try:
-      head = r.lines.read(1 << 16)
-    except (OSError, EOFError) as e:
-      raise ExportError(f'cannot read {path}: {e}; is it a complete text '
-                        '(or gzipped text) word-vector file?') from None
-    if b'\0' in head:
-      raise ExportError(
-          f'{path} is not a text word-vector file (it holds NUL bytes; a '
-          'binary word2vec .bin file?): convert it to the text format, e.g. '
-          'with gensim KeyedVectors.save_word2vec_format(binary=False)')
-  with _Reader(path) as r:
-    header, first_line, count = None, None, 0
-    progress = None
-    for lineno, line in enumerate(r.lines, 1):
-      if lineno == 1 and line.startswith(b'\xef\xbb\xbf'):
-        line = line[3:]  # UTF-8 byte order mark.
-      if not line.strip():
-        continue
-      if first_line is None:
-        first_line = lineno
-        fields = line.split()
-        if lineno == 1 and _is_header(fields):
-          header = (int(fields[0]), int(fields[1]))
-          if header[1] != dim:
-            raise ExportError(
-                f'{path} line 1: the header says {header[1]}-dimensional '
-                f'vectors but the config says EMBEDDING_DIM = {dim}: use the '
-                f'config for {header[1]}-dimensional vectors or pass '
-                f"--gin_params='EMBEDDING_DIM = {header[1]}'")
-          if header[0] <= 0:
-            raise ExportError(f'{path} line 1: the header says the file '
-                              f'holds {header[0]} words: fix the header')
-          break
-        if len(fields) - 1 != dim and (len(fields) < 2 or
-                                       _number(fields[1])):
-          raise ExportError(
-              f'{path} line {lineno} has {len(fields) - 1} values but the '
-              f'config says EMBEDDING_DIM = {dim}: use the config for '
-              f'{len(fields) - 1}-dimensional vectors or pass '
-              f"--gin_params='EMBEDDING_DIM = {len(fields) - 1}'")
-        progress = _Progress(path, 'counting lines of', r.size)
-      count += 1
-      if max_words and count >= max_words:
-        break
-      if progress is not None and not count % CHUNK_ROWS:
-        progress.update(r.position())
-    if progress is not None:
-      progress.close()
-  if header is not None:
-    count = header[0]
-  if not count:
-    raise ExportError(f'{path} holds no word vectors: check --embedding_file')
-  rows = min(count, max_words) if max_words else count
-  return FileLayout(path, header, rows, dim, r.gzipped)
-
-
-def read_embedding_file(layout: FileLayout,
-                        store: Callable[[int, np.ndarray], None],
-                        vocab_out) -> dict:
-  """Streams the vectors of `layout.path` into `store(first_row, rows)`.
-
-  Parses CHUNK_ROWS lines at a time into a float32 buffer, so the whole
-  table is never held here; writes the words, one per line, to `vocab_out`.
-  Raises `ExportError` naming the line for ragged rows, non-numeric or
-  non-finite values, duplicate words and a header that does not match.
-
-  Returns:
-    {'words': n, 'multi_word_entries': k} (entries like GloVe's ". . ."
-    whose word contains spaces: kept, though no token can match them).
-  """
-  path, dim, rows = layout.path, layout.dim, layout.rows
-  where = ('as the header on line 1 says' if layout.header else
-           'as EMBEDDING_DIM says')
-  seen = {}
-  multi = 0
-  n = 0
-  buf = np.empty((CHUNK_ROWS, dim), np.float32)
-  lines = []
-  with _Reader(path) as r:
-    progress = _Progress(path, 'reading', r.size)
-
-    def flush():
-      chunk = buf[:len(lines)]
-      finite = np.isfinite(chunk).all(axis=1)
-      if not finite.all():
-        i = int(np.argmin(finite))
-        bad = chunk[i][~np.isfinite(chunk[i])][0]
-        raise ExportError(f'{path} line {lines[i]}: value {bad} is not '
-                          'finite: fix or remove that line')
-      store(n - len(lines), chunk)
-      lines.clear()
-      progress.update(r.position())
-
-    try:
-      for lineno, line in enumerate(r.lines, 1):
-        if lineno == 1:
-          if line.startswith(b'\xef\xbb\xbf'):
-            line = line[3:]
-          if layout.header is not None:
-            continue
-        fields = line.split()
-        if not fields:
-          continue
-        if n == rows:
-          if layout.header and rows == layout.header[0]:
-            raise ExportError(
-                f'{path} line {lineno}: the header on line 1 says the file '
-                f'holds {rows} words, but there are more: fix the header')
-          break
-        if len(fields) == dim + 1:
-          word = fields[0]
-          values = fields[1:]
-        elif len(fields) > dim + 1 and not _number(fields[1]):
-          word = b' '.join(fields[:-dim])  # E.g. GloVe 840B's ". . .".
-          values = fields[-dim:]
-          multi += 1
-        else:
-          raise ExportError(
-              f'{path} line {lineno} has {len(fields) - 1} values, expected '
-              f'{dim} ({where}): fix or remove that line')
-        try:
-          buf[len(lines)] = values
-        except ValueError:
-          bad = next((v for v in values if not _number(v)), values[0])
-          raise ExportError(
-              f'{path} line {lineno}: value {bad.decode("utf-8", "replace")!r} '
-              'is not a number: fix or remove that line') from None
-        try:
-          word = word.decode('utf-8')
-        except UnicodeDecodeError:
-          raise ExportError(
-              f'{path} line {lineno}: the word is not UTF-8 text: fix the '
-              'line or re-encode the file as UTF-8') from None
-        first = seen.setdefault(word, lineno)
-        if first != lineno:
-          raise ExportError(
-              f'{path} line {lineno}: duplicate word {word!r} (first on line '
-              f'{first}): remove one of the two lines')
-        vocab_out.write(word + '\n')
-        lines.append(lineno)
-        n += 1
-        if len(lines) == CHUNK_ROWS:
-          flush()
-          buf = np.empty((CHUNK_ROWS, dim), np.float32)
-      if lines:
-        flush()
-    except (OSError, EOFError) as e:
-      raise ExportError(f'cannot read {path}: {e}; is the file complete?'
-                        ) from None
-    finally:
-      progress.close()
-  if n < rows:
-    if layout.header:
-      raise ExportError(
-          f'{path}: the header on line 1 says the file holds '
-          f'{layout.header[0]} words, but it has {n}: fix the header (or the '
-          'truncated file)')
-    raise ExportError(f'{path} changed while it was read: export again')
-  return {'words': n, 'multi_word_entries': multi}
-
-
-def read_vocab_file(path: str, vocab_out) -> int:
-  """Copies a vocabulary (one word per line) to `vocab_out`; returns its
-  size. Raises `ExportError` naming the line for empty or duplicate words."""
-  if not os.path.isfile(path):
-    raise ExportError(f'vocabulary file {path} does not exist: check '
-                      '--vocab_file')
-  seen = {}
-  with open(path, 'rb') as f:
-    for lineno, line in enumerate(f, 1):
-      if lineno == 1 and line.startswith(b'\xef\xbb\xbf'):
-        line = line[3:]
-      line = line.rstrip(b'\r\n')
-      try:
-        word = line.decode('utf-8')
-      except UnicodeDecodeError:
-        raise ExportError(f'{path} line {lineno} is not UTF-8 text: '
-                          're-encode the file as UTF-8') from None
-      if not word.strip():
-        raise ExportError(f'{path} line {lineno} is empty: every line names '
-                          'one row of the table; remove blank lines')
-      first = seen.setdefault(word, lineno)
-      if first != lineno:
-        raise ExportError(f'{path} line {lineno}: duplicate word {word!r} '
-                          f'(first on line {first}): remove one of the two')
-      vocab_out.write(word + '\n')
-  if not seen:
-    raise ExportError(f'vocabulary file {path} is empty: check --vocab_file')
-  return len(seen)
-
-
-def _unescape(key: str) -> List[str]:
-  """A checkpoint key (as `tf.train.list_variables` prints it) -> names."""
-  key = key.strip('/')
-  suffix = '/.ATTRIBUTES/VARIABLE_VALUE'
-  if key.endswith(suffix):
-    key = key[:-len(suffix)]
-  return [re.sub(r'\.(S|\.)', lambda m: '/' if m.group(1) == 'S' else '.', p)
-          for p in key.split('/')]
-
-
-def checkpoint_layouts(keys: Sequence[str], table: tf.Variable):
-  """One `restore.Layout` per key, holding `table` at that key."""
-  layouts = []
-  for key in keys:
-    names = _unescape(key)
-    node = table
-    for name in reversed(names[1:]):
-      node = tf.train.Checkpoint(**{name: node})
-    layouts.append(restore.Layout(key, **{names[0]: node}))
-  return layouts
-
-
 # ---------------------------------------------------------------------------
 # Verification inputs.
-
-def reachable_words(model: TextEmbedding, vocab_path: str,
-                    batch: int = 65536):
-  """(words the tokenizer can produce, count of the others, first other).
-
-  A word is reachable when tokenizing it gives exactly that word; the first
-  reachable words and the last few are returned as samples.
-  """
-  first_words, last_words = [], []
-  unreachable, example = 0, None
-  with open(vocab_path, encoding='utf-8', newline='\n') as f:
-    lineno = 0
-    while True:
-      words = [w.rstrip('\n') for w in f.readlines(batch * 16)]
-      if not words:
-        break
-      tokens = model.tokenize(tf.constant(words)).to_list()
-      for w, t in zip(words, tokens):
-        lineno += 1
-        if len(t) == 1 and t[0].decode('utf-8', 'replace') == w:
-          if len(first_words) < 12:
-            first_words.append(w)
-          last_words = (last_words + [w])[-4:]
-        else:
-          unreachable += 1
-          if example is None:
-            example = (lineno, w)
-  samples = first_words + [w for w in last_words if w not in first_words]
-  return samples, unreachable, example
-
 
 def sample_cases(words: Sequence[str]) -> List[spec.Case]:
   """A sweep over batch sizes and sentence lengths from vocabulary words:
@@ -604,8 +263,11 @@ def reference_fn(model: TextEmbedding, combiner: str):
     ids = model.token_ids(tf.constant(case.inputs)).to_list()
     out = np.zeros([len(ids), dim], np.float64)
     for i, row in enumerate(ids):
-      if row:
-        out[i] = combine(tf.gather(model.embeddings, row).numpy(), combiner)
+      if row:  # The combiner in float64, on the rows read from the table.
+        total = tf.gather(model.embeddings, row).numpy().astype(
+            np.float64).sum(axis=0)
+        out[i] = {'sum': total, 'mean': total / len(row),
+                  'sqrtn': total / np.sqrt(len(row))}[combiner]
     return out.astype(np.float32)
   return reference
 
@@ -619,15 +281,10 @@ def export(ctx: driver.Context):
     vocab_path = os.path.join(tmp, VOCAB_ASSET)
     if FLAGS.embedding_file:
       path = FLAGS.embedding_file
-      layout = scan_embedding_file(path, dim, options.max_words)
-      table = tf.Variable(tf.zeros([layout.rows + oov, dim]),
-                          name='embeddings')
-      def store(first, rows):
-        table.scatter_update(tf.IndexedSlices(
-            tf.constant(rows), tf.range(first, first + len(rows))))
+      layout = word_vectors.scan(path, dim, options.max_words)
       t0 = time.perf_counter()
       with open(vocab_path, 'w', encoding='utf-8', newline='\n') as f:
-        stats = read_embedding_file(layout, store, f)
+        table, stats = word_vectors.load(layout, oov, f)
       logging.info('Read %d x %d vectors from %s in %.1f s.', stats['words'],
                    dim, path, time.perf_counter() - t0)
       ctx.add_source('embedding_file', path, words=stats['words'], dim=dim,
@@ -636,11 +293,12 @@ def export(ctx: driver.Context):
                      multi_word_entries=stats['multi_word_entries'])
       source = path
     else:
-      with open(vocab_path, 'w', encoding='utf-8', newline='\n') as f:
-        words = read_vocab_file(FLAGS.vocab_file, f)
+      words = len(vocab.copy_vocab(FLAGS.vocab_file, '--vocab_file',
+                                   vocab_path))
       table = tf.Variable(tf.zeros([words + oov, dim]), name='embeddings')
       ctx.restore(
-          checkpoint_layouts(options.checkpoint_keys, table), [table],
+          [restore.layout_at(k, table) for k in options.checkpoint_keys],
+          [table],
           hint=f'The table must be [{words} words of --vocab_file + '
           f'{oov} NUM_OOV_BUCKETS, EMBEDDING_DIM = {dim}] under one of '
           f'CHECKPOINT_KEYS {list(options.checkpoint_keys)}: check '
@@ -648,7 +306,8 @@ def export(ctx: driver.Context):
       ctx.add_source('vocab_file', FLAGS.vocab_file, words=words)
       source = FLAGS.vocab_file
     model = TextEmbedding(table, vocab_path, options)
-    samples, unreachable, example = reachable_words(model, vocab_path)
+    samples, unreachable, example = vocab.reachable_words(model.tokenize,
+                                                          vocab_path)
     if unreachable:
       logging.warning(
           '%d of %d words of %s can never be looked up: the tokenizer '

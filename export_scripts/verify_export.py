@@ -23,6 +23,7 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 
 from official.hub_export.checker import infer  # pylint: disable=g-import-not-at-top
 from official.hub_export import cli  # pylint: disable=g-import-not-at-top
+from official.hub_export import restore  # pylint: disable=g-import-not-at-top
 from official.hub_export import verify  # pylint: disable=g-import-not-at-top
 from official.hub_export.spec import ExportError  # pylint: disable=g-import-not-at-top
 from official.hub_export.spec import UsageError  # pylint: disable=g-import-not-at-top
@@ -44,6 +45,28 @@ def _recorded_task(path):
     return None
 
 
+def _check_readable(path):
+  """A damaged SavedModel is an input error (one line), not a verdict: its
+  graph must parse and its variables must be complete (`restore.check`)."""
+  from google.protobuf import message  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  graph = os.path.join(path, 'saved_model.pb')
+  proto = saved_model_pb2.SavedModel()
+  try:
+    with open(graph, 'rb') as f:
+      proto.ParseFromString(f.read())
+  except message.DecodeError as e:
+    raise ExportError(f'{graph} does not parse as a SavedModel ({e}): the '
+                      'file is damaged or not a SavedModel; copy the '
+                      'SavedModel again') from None
+  if not proto.meta_graphs:
+    raise ExportError(f'{graph} holds no MetaGraph: the file is damaged or '
+                      'not a SavedModel; copy the SavedModel again')
+  variables = os.path.join(path, 'variables', 'variables')
+  if os.path.lexists(variables + '.index'):
+    restore.check(variables)
+
+
 def main() -> int:
   path = FLAGS.saved_model
   if not path:
@@ -51,6 +74,7 @@ def main() -> int:
   if not os.path.isfile(os.path.join(path, 'saved_model.pb')):
     raise ExportError(f'{path} is not a SavedModel directory (no '
                       'saved_model.pb); pass --saved_model=DIR')
+  _check_readable(path)
   task = FLAGS.task or _recorded_task(path) or 'custom'
   result = verify.consumer_checks(path, task=task)
   if FLAGS.json:

@@ -191,7 +191,34 @@ def test_truncated_checkpoint_is_a_clear_error(checkpoints, tmp_path):
   bad = tmp_path / 'bad'
   bad.with_suffix('.index').write_bytes(b'not a checkpoint index')
   model, _ = _model(seed=5)
-  with pytest.raises(ExportError, match='cannot read checkpoint'):
+  with pytest.raises(ExportError, match='is damaged: its index'):
     restore.restore(str(bad), [restore.Layout('m', model=model)],
                     model.variables)
   del paths
+
+
+def test_layout_at_a_checkpoint_key():
+  from conftest import TESTDATA  # pylint: disable=g-import-not-at-top
+  ckpt = os.path.join(TESTDATA, 'text_embedding', 'ckpt')
+  keys = ['model/embeddings',
+          restore.value_key('model/layer_with_weights-0/embeddings')]
+  table = tf.Variable(tf.zeros([11, 4]))
+  rep = restore.restore(ckpt, [restore.layout_at(k, table) for k in keys],
+                        [table])
+  assert rep.layout == keys[1]
+  np.testing.assert_array_equal(table.numpy(), tf.train.load_checkpoint(
+      ckpt).get_tensor(keys[1]))
+  # One row short: the table is [10, 4], the checkpoint's [11, 4].
+  short = tf.Variable(tf.zeros([10, 4]))
+  with pytest.raises(ExportError, match=r'wrong shape.*\[10, 4\].*\[11, 4\]'
+                     ) as e:
+    restore.restore(ckpt, [restore.layout_at(k, short) for k in keys],
+                    [short], hint='HINT')
+  assert 'HINT' in str(e.value).splitlines()[0]
+
+
+def test_checkpoint_keys_are_unescaped():
+  assert restore.object_path('a/b.Sc/d..e') == ['a', 'b/c', 'd.e']
+  assert restore.object_path(restore.value_key('a/b.Sc')) == ['a', 'b/c']
+  assert restore.value_key('model/kernel') == (
+      'model/kernel/.ATTRIBUTES/VARIABLE_VALUE')

@@ -36,6 +36,7 @@ from official.nlp.modeling import models
 from official.hub_export import driver
 from official.hub_export import restore
 from official.hub_export import spec
+from official.hub_export import vocab as vocab_lib
 from official.hub_export import writer
 
 # BertPretrainerV2 hands masked_lm_positions to the encoder, which ignores it.
@@ -159,8 +160,7 @@ def restore_pretrainer(ctx: driver.Context, encoder, pretrainer, *,
       raise spec.ExportError(
           f'copy_pooler_dense_to_encoder is on, but a {tf1_name} checkpoint '
           f'keeps its pooler in the encoder (bert/pooler/dense): {fix}')
-    if not any(k.startswith(('next_sentence..pooler_dense/',
-                             'next_sentence.pooler_dense/'))
+    if not any(restore.object_path(k)[0] == 'next_sentence.pooler_dense'
                for k, _ in tf.train.list_variables(path)):
       raise spec.ExportError(
           f'copy_pooler_dense_to_encoder is on, but checkpoint {path} has no '
@@ -229,13 +229,11 @@ def check_vocab(ctx: driver.Context, vocab_file: Optional[str],
         '(WordPiece vocab.txt) or --sp_model_file (SentencePiece model)')
   path = vocab or sp_model
   flag = '--vocab_file' if vocab else '--sp_model_file'
-  if not os.path.isfile(path):
-    raise spec.ExportError(f'{flag} {path} does not exist: pass the '
-                           'vocabulary the model was trained with')
   if vocab:
-    with open(path, 'rb') as f:
-      size = sum(1 for line in f if line.strip())
+    # One distinct UTF-8 token per line, or ids would shift silently.
+    size = len(vocab_lib.read_vocab(path, flag))
   else:
+    vocab_lib.require_file(path, flag)
     import tensorflow_text as text  # pylint: disable=g-import-not-at-top
     with open(path, 'rb') as f:
       try:

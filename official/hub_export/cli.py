@@ -7,7 +7,9 @@ returns the exit status. Every script of the project behaves alike:
 
   0    success
   1    a problem with the input (`spec.ExportError`: a missing or mismatched
-       checkpoint, a broken export, an archive with a bad member, ...)
+       checkpoint, a broken export, an archive with a bad member, ...), or
+       an operating-system error the code did not foresee (`OSError`: a full
+       disk, a permission denied), printed as its path and reason
   2    bad usage (`spec.UsageError`, an unknown or malformed flag, positional
        arguments)
   130  interrupted
@@ -49,6 +51,14 @@ def exit_status(main: Callable[[], int]) -> int:
     return 2
   except ExportError as e:
     error(str(e))
+    return 1
+  except OSError as e:
+    # The library checks what it can before working (readable inputs, a
+    # writable destination); what is left (a disk filling up, a file removed
+    # meanwhile) is the machine's problem, not a bug to trace back.
+    where = f' {e.filename}' if e.filename else ''
+    error(f'{e.strerror or e}:{where}; check that path (free space, '
+          'permissions) and run again; nothing was written')
     return 1
   except KeyboardInterrupt:
     error('interrupted; nothing was written')

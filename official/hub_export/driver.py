@@ -8,7 +8,12 @@ The script ends with `driver.run(export, recipe='name')`. The driver:
      `--export_dir`, `--overwrite`, `--verify/--noverify` and the recipe's own)
      and gin; an unknown binding, a bad flag or a `%gin.REQUIRED` value left
      unset is a one-line error (exit 2) before anything is built;
-  2. refuses an existing non-empty `--export_dir` unless `--overwrite`;
+  2. refuses an existing non-empty `--export_dir` unless `--overwrite`, a
+     `--export_dir` that is a file, lies inside the directory given as
+     `--checkpoint_path` or holds an input (the checkpoint, a gin file, any
+     `--*_file`/`--*_path` flag's file: `--overwrite` would delete it), and
+     one whose parent cannot be written (a write probe), all before the
+     recipe builds anything;
   3. runs the recipe into a temporary directory beside the destination;
   4. verifies every SavedModel (`verify.py`), writes the model cards
      (`model_card.py`) and export records (`record.py`), and only then
@@ -27,6 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tokenize
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from absl import flags
@@ -166,6 +172,10 @@ def parse_gin(files: Sequence[str], params: Sequence[str]) -> None:
     resolved.append(f)
   try:
     gin.parse_config_files_and_bindings(resolved, list(params))
+  except tokenize.TokenError as e:  # An unclosed bracket: not a SyntaxError.
+    raise UsageError(f'gin: {e.args[0]} (an unclosed bracket or quote in '
+                     f'{", ".join(resolved) or "--gin_params"}); fix the '
+                     'config') from None
   except (ValueError, IOError, SyntaxError, TypeError) as e:
     # gin checks `%gin.REQUIRED` values at parse time; say it in our words.
     unset = re.match(r'^(\S+?)(/macro\.value)? set to `%gin\.REQUIRED`',
@@ -207,13 +217,73 @@ def _strip_gin_context(message: str) -> str:
 
 
 def _prepare_destination(export_dir: str, overwrite: bool) -> None:
-  if os.path.isfile(export_dir):
+  if os.path.lexists(export_dir) and not os.path.isdir(export_dir):
     raise ExportError(f'--export_dir {export_dir} is a file: pass a directory '
                       'path')
   if os.path.isdir(export_dir) and os.listdir(export_dir) and not overwrite:
     raise ExportError(f'--export_dir {export_dir} already exists and is not '
                       'empty: pass --overwrite to replace it, or choose '
                       'another directory')
+
+
+def _inside(path: str, directory: str) -> bool:
+  path, directory = os.path.realpath(path), os.path.realpath(directory)
+  return path == directory or path.startswith(directory.rstrip(os.sep) +
+                                              os.sep)
+
+
+def _input_paths() -> List[str]:
+  """The files the export reads, by flag: the gin files and every
+  `--*_file`/`--*_path` flag (the checkpoint is added by the caller)."""
+  paths = list(FLAGS.gin_file)
+  for name in FLAGS:
+    if name.endswith(('_file', '_path')) and name != 'gin_file':
+      value = FLAGS[name].value
+      for v in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(v, str) and v and os.path.exists(v):
+          paths.append(v)
+  return paths
+
+
+def _check_against_inputs(export_dir: str, inputs: Sequence[str],
+                          checkpoint_dir: Optional[str]) -> None:
+  """`--export_dir` must not be inside the checkpoint directory (a trainer's
+  directory, whose files come and go) nor hold any input (`--overwrite`
+  would delete it with the old export)."""
+  if checkpoint_dir and _inside(export_dir, checkpoint_dir):
+    raise ExportError(
+        f'--export_dir {export_dir} lies inside the checkpoint directory '
+        f'{checkpoint_dir}: write the export outside it (e.g. beside it)')
+  for path in inputs:
+    if _inside(path, export_dir):
+      raise ExportError(
+          f'--export_dir {export_dir} holds an input of this export ({path}), '
+          'which replacing it would delete: choose another --export_dir')
+
+
+def _make_workdir(export_dir: str, created_parents: List[str]) -> str:
+  """Creates the temporary directory beside `export_dir` (and its missing
+  parents, recorded in `created_parents` for cleanup): the write probe."""
+  parent = os.path.dirname(export_dir)
+  p = parent
+  while not os.path.lexists(p):
+    created_parents.append(p)
+    p = os.path.dirname(p)
+  if not os.path.isdir(p):
+    raise ExportError(f'cannot create --export_dir {export_dir}: {p} is a '
+                      'file, not a directory; choose another --export_dir')
+  try:
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(export_dir)}.tmp-',
+                           dir=parent)
+  except OSError as e:
+    raise ExportError(
+        f'cannot write into {parent} ({e.strerror or e}): choose a writable '
+        '--export_dir') from None
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; exports are not.
+  return tmp
 
 
 def _move_into_place(tmp: str, export_dir: str, overwrite: bool) -> None:
@@ -262,19 +332,16 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
     parse_gin(FLAGS.gin_file, FLAGS.gin_params)
     export_dir = os.path.abspath(os.path.expanduser(export_dir))
     _prepare_destination(export_dir, FLAGS.overwrite)
-    if needs_checkpoint:
-      restore_lib.resolve(FLAGS.checkpoint_path)  # Fail fast on a bad path.
-    parent = os.path.dirname(export_dir)
-    p = parent
-    while not os.path.exists(p):
-      created_parents.append(p)
-      p = os.path.dirname(p)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(export_dir)}.tmp-',
-                           dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; exports are not.
+    inputs, checkpoint_dir = _input_paths(), None
+    if FLAGS.checkpoint_path:
+      # Fail fast on a bad path or a damaged checkpoint.
+      _, resolved = restore_lib.resolve(FLAGS.checkpoint_path)
+      inputs += restore_lib.checkpoint_files(resolved)
+      given = os.path.expanduser(FLAGS.checkpoint_path)
+      if os.path.isdir(given):
+        checkpoint_dir = given
+    _check_against_inputs(export_dir, inputs, checkpoint_dir)
+    tmp = _make_workdir(export_dir, created_parents)
     ctx = Context(recipe, tmp, FLAGS.checkpoint_path)
     export_fn(ctx)
     if not ctx.pending:
@@ -302,7 +369,7 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
       model_card.write(p_.path, card, rec)
       records.append(record.finish(p_.path, rec))
     _move_into_place(tmp, export_dir, FLAGS.overwrite)
-    tmp = None
+    tmp, created_parents = None, []
     _summary(recipe, export_dir, ctx, records, t_export, t_verify,
              time.perf_counter() - start)
     return 0
@@ -311,11 +378,11 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
   finally:
     if tmp:
       shutil.rmtree(tmp, ignore_errors=True)
-      for p in created_parents:
-        try:
-          os.rmdir(p)
-        except OSError:
-          break
+    for p in created_parents:
+      try:
+        os.rmdir(p)
+      except OSError:
+        break
 
 
 def _verify(p: _Pending) -> dict:

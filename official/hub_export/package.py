@@ -27,6 +27,13 @@ is left at the output on failure.
 `verify_archive` applies the same member rules (reporting every violation),
 checks `<archive>.sha256` if present, extracts member by member into a
 temporary directory (never outside it) and reloads with `hub.load`.
+
+Decompression bombs are refused while the member headers are read, before
+anything is extracted (and before the data behind a lying header is
+decompressed): at most `MAX_MEMBERS` members, at most `MAX_BYTES` of files in
+all, no more than the extraction directory's free space, no more than a
+gzip stream of the archive's size can hold (deflate expands at most
+`MAX_DEFLATE_RATIO`:1), and no sparse members.
 """
 
 import dataclasses
@@ -54,6 +61,14 @@ from official.hub_export.spec import ExportError
 # validator enforced (no leading dot: `[\w-]` excludes it).
 NAME_RE = re.compile(r"[\w-][-!',_\w.=:% ]*")
 ROOT_FILES = ('saved_model.pb', 'keras_metadata.pb', 'fingerprint.pb')
+# Limits on an archive before it is extracted (decompression bombs). A
+# SavedModel has a few files plus its assets, and the largest published ones
+# are tens of GB; `verify_archive(max_members=, max_bytes=)` overrides them.
+MAX_MEMBERS = 10_000
+MAX_BYTES = 256 << 30
+# Deflate's largest expansion (the format's limit, ~1032:1): a tar whose
+# headers claim more than this times the compressed size lies about its sizes.
+MAX_DEFLATE_RATIO = 1032
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 SUFFIXES = ('.tar.gz', '.tgz')
@@ -278,9 +293,13 @@ def package(export_dir: str, output: str, overwrite: bool = False,
     p = os.path.dirname(p)
   tmp = tmp_sha = None
   try:
-    os.makedirs(parent, exist_ok=True)
     base = os.path.basename(output)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{base}.tmp-', dir=parent)
+    try:  # The write probe.
+      os.makedirs(parent, exist_ok=True)
+      fd, tmp = tempfile.mkstemp(prefix=f'.{base}.tmp-', dir=parent)
+    except OSError as e:
+      raise ExportError(f'cannot write --output {output} ({e.strerror or e}: '
+                        f'{e.filename}): choose a writable --output') from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -377,6 +396,39 @@ def _extract(tar: tarfile.TarFile, entries, into: str) -> None:
       shutil.copyfileobj(src, dst, 1 << 20)
 
 
+def _bounded(tar: tarfile.TarFile, shown: str, max_members: int,
+             max_bytes: int, free_bytes: int, archive_bytes: int):
+  """The members of `tar`, read header by header; ExportError as soon as
+  the headers claim more than the limits (see the module docstring)."""
+  # A tar header is 512 bytes before compression; the gzip stream holds at
+  # most MAX_DEFLATE_RATIO times its size of tar data.
+  possible = archive_bytes * MAX_DEFLATE_RATIO
+  count = total = 0
+  for member in tar:
+    count += 1
+    if count > max_members:
+      raise ExportError(
+          f'{shown} has more than {max_members:,} members, far more than a '
+          'SavedModel holds (a decompression bomb?): refusing to extract it; '
+          'pass a SavedModel archive')
+    if member.issparse():
+      raise ExportError(f'{shown}: {member.name} is a sparse file, which an '
+                        'upload archive never holds: re-create the archive '
+                        'with package_export.py')
+    total += max(member.size, 0) if member.isreg() else 0
+    for limit, what in ((max_bytes, 'the limit for an upload archive'),
+                        (free_bytes, 'the free space of the temporary '
+                         'directory'),
+                        (possible, 'what a gzip stream of its size can hold')):
+      if total > limit:
+        raise ExportError(
+            f'{shown}: its members claim {record.human_size(total)} (after '
+            f'{member.name}), more than {what} ({record.human_size(limit)}): '
+            'refusing to extract it (a decompression bomb or a damaged '
+            'archive)')
+    yield member
+
+
 def reload_saved_model(saved_model_dir: str, shown_as: Optional[str] = None
                        ) -> Tuple[dict, float]:
   """`hub.load`s a SavedModel in a fresh isolated consumer process.
@@ -402,14 +454,18 @@ def reload_saved_model(saved_model_dir: str, shown_as: Optional[str] = None
 
 def _check_archive(archive: str, expected_files: Optional[Dict[str, str]],
                    reload: bool, shown_as: Optional[str] = None,
-                   work_dir: Optional[str] = None) -> ArchiveInfo:
+                   work_dir: Optional[str] = None,
+                   max_members: int = MAX_MEMBERS,
+                   max_bytes: int = MAX_BYTES) -> ArchiveInfo:
   shown = shown_as or archive
   digest = record.sha256(archive)
   problems, entries, seen = [], [], set()
+  free = shutil.disk_usage(work_dir or tempfile.gettempdir()).free
   try:
     with tarfile.open(archive, mode='r:gz') as tar:
       wrapped = set()
-      for member in tar.getmembers():
+      for member in _bounded(tar, shown, max_members, max_bytes, free,
+                             os.path.getsize(archive)):
         parts, problem = _normalize(member.name)
         if parts and len(parts) > 1 and parts[-1] == 'saved_model.pb':
           wrapped.add('/'.join(parts[:-1]))
@@ -498,9 +554,15 @@ def _compare(into: str, files, expected: Dict[str, str]) -> None:
                         '(was it modified while packaging?); run again')
 
 
-def verify_archive(archive: str, reload: bool = True) -> ArchiveInfo:
+def verify_archive(archive: str, reload: bool = True,
+                   max_members: int = MAX_MEMBERS,
+                   max_bytes: int = MAX_BYTES) -> ArchiveInfo:
   """Checks an upload archive (anyone's); raises ExportError listing every
-  problem. Returns what was found, including the `hub.load` result."""
+  problem. Returns what was found, including the `hub.load` result.
+
+  Archives with more than `max_members` members or whose files claim more
+  than `max_bytes` (or the temporary directory's free space) are refused
+  before anything is extracted."""
   start = time.perf_counter()
   archive = os.path.abspath(os.path.expanduser(archive))
   if not os.path.exists(archive):
@@ -509,7 +571,8 @@ def verify_archive(archive: str, reload: bool = True) -> ArchiveInfo:
   if not os.path.isfile(archive):
     raise ExportError(f'--verify_archive {archive} is not a file: pass the '
                       'path of a .tar.gz upload archive')
-  info = _check_archive(archive, expected_files=None, reload=reload)
+  info = _check_archive(archive, expected_files=None, reload=reload,
+                        max_members=max_members, max_bytes=max_bytes)
   info.seconds = time.perf_counter() - start
   return info
 

@@ -19,8 +19,19 @@ Accepted paths: a checkpoint prefix (`ckpt-10`, also given as `ckpt-10.index`),
 a directory (its latest checkpoint, via the `checkpoint` file or a single
 `*.index`), or a Keras `.h5` weights file (restored into `Layout.root`).
 
-After restoring, every required variable is compared with the checkpoint's
-value, so an export never carries an initializer's random weights.
+Damaged checkpoints are refused with `ExportError`, never exported in part:
+`resolve` (run by the driver before any model is built) reads the index (its
+blocks carry checksums), checks that every data shard (`PREFIX.data-i-of-N`,
+each i < N) is a regular file and that the shards hold at least the bytes of
+the numeric values the index lists (a truncated copy); reading a value then checks it
+against the crc32c the index stores for it (TensorFlow's bundle reader), so a
+flipped byte in the data fails the restore instead of exporting a wrong
+weight. After restoring, every required variable is compared with the
+checkpoint's value, so an export never carries an initializer's random
+weights.
+
+Checkpoint keys (`model/encoder/.ATTRIBUTES/VARIABLE_VALUE`) are parsed here
+only: `key_names` and `value_key`.
 """
 
 import contextlib
@@ -79,20 +90,22 @@ def resolve(path: str):
                       'a checkpoint directory or a Keras .h5 file')
   path = os.path.expanduser(path)
   if path.endswith(_H5_SUFFIXES):
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
       raise ExportError(f'checkpoint file {path} does not exist: check '
                         '--checkpoint_path')
+    _require_file(path, 'the Keras weights file')
     return 'h5', path
   if os.path.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if latest and tf.io.gfile.exists(latest + '.index'):
-      return 'tf', latest
+    latest = _latest_in_state_file(path)
+    if latest:
+      return 'tf', check(latest)
     indexes = sorted(glob.glob(os.path.join(path, '*.index')))
     h5s = sorted(p for s in _H5_SUFFIXES
                  for p in glob.glob(os.path.join(path, '*' + s)))
     if len(indexes) == 1 and not h5s:
-      return 'tf', indexes[0][:-len('.index')]
+      return 'tf', check(indexes[0][:-len('.index')])
     if len(h5s) == 1 and not indexes:
+      _require_file(h5s[0], 'the Keras weights file')
       return 'h5', h5s[0]
     if indexes or h5s:
       found = ', '.join(os.path.basename(p) for p in indexes + h5s)
@@ -106,10 +119,146 @@ def resolve(path: str):
   if m:
     path = m.group(1)
   if tf.io.gfile.exists(path + '.index'):
-    return 'tf', path
+    return 'tf', check(path)
   raise ExportError(f'no checkpoint at {path}: expected {path}.index (a '
                     'checkpoint prefix), a directory or a .h5 file; check '
                     '--checkpoint_path')
+
+
+def _latest_in_state_file(directory: str) -> Optional[str]:
+  """The prefix the directory's `checkpoint` file names, if it has one.
+
+  A `checkpoint` file that cannot be read, or that names a checkpoint whose
+  files are gone, is an error: falling back to another checkpoint of the
+  directory would export weights the user did not ask for.
+  """
+  state = os.path.join(directory, 'checkpoint')
+  if not os.path.lexists(state):
+    return None
+  _require_file(state, 'the `checkpoint` file (it names the latest '
+                'checkpoint)')
+  try:
+    ckpt_state = tf.train.get_checkpoint_state(directory)  # None: unparsable.
+  except (UnicodeDecodeError, ValueError, tf.errors.OpError):
+    ckpt_state = None
+  latest = ckpt_state.model_checkpoint_path if ckpt_state else ''
+  if not latest:
+    raise ExportError(
+        f'{state} is not a readable `checkpoint` file (it names no '
+        'checkpoint): pass the prefix of the checkpoint to export as '
+        '--checkpoint_path, or delete the damaged `checkpoint` file')
+  local = os.path.join(directory, os.path.basename(latest))
+  if not os.path.lexists(latest + '.index') and os.path.lexists(
+      local + '.index'):
+    latest = local  # A directory copied from elsewhere: same name, here.
+  if not os.path.lexists(latest + '.index'):
+    present = sorted(os.path.basename(p)[:-len('.index')]
+                     for p in glob.glob(os.path.join(directory, '*.index')))
+    raise ExportError(
+        f'{state} names checkpoint {latest}, which does not exist (no '
+        f'{os.path.basename(latest)}.index): pass the prefix of one that '
+        f'does as --checkpoint_path (present: {", ".join(present) or "none"})'
+        ', or fix the `checkpoint` file')
+  return latest
+
+
+def _require_file(path: str, what: str) -> None:
+  """`path` is a regular file we can read (not a directory, FIFO, device)."""
+  if os.path.isdir(path):
+    raise ExportError(f'{path} is a directory, but it should be {what}: '
+                      'copy the checkpoint again')
+  if not os.path.isfile(path):
+    raise ExportError(f'{path} is not a regular file, but it should be '
+                      f'{what}: copy the checkpoint again')
+  if not os.access(path, os.R_OK):
+    raise ExportError(f'{path} is not readable (permission denied): fix its '
+                      'permissions (chmod +r)')
+
+
+def check(prefix: str) -> str:
+  """Refuses a damaged TF checkpoint before anything is built from it.
+
+  Reads the index (whose blocks are checksummed), requires every data shard
+  (`.data-i-of-N`, each i < N) as a regular file, and requires the shards to
+  hold at least the bytes of the numeric values the index lists (a copy cut
+  short fails here). Values themselves are checked against their crc32c when
+  `restore()` reads them. Returns `prefix`.
+  """
+  index = prefix + '.index'
+  _require_file(index, 'the checkpoint index')
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    dtypes = reader.get_variable_to_dtype_map()
+  except (tf.errors.OpError, ValueError, IndexError) as e:
+    raise ExportError(_damaged(prefix, e, 'its index')) from None
+  shards = glob.glob(glob.escape(prefix) + '.data-*-of-*')
+  counts = {int(m.group(2)) for m in (
+      re.search(r'\.data-(\d+)-of-(\d+)$', p) for p in shards) if m}
+  expected = [f'{prefix}.data-{i:05d}-of-{n:05d}' for n in counts
+              for i in range(n)] or [f'{prefix}.data-00000-of-00001']
+  missing = [p for p in expected if not os.path.lexists(p)]
+  if missing or len(counts) > 1:
+    raise ExportError(
+        f'checkpoint {prefix} is incomplete: '
+        + (f'data file {os.path.basename(missing[0])} is missing' if missing
+           else 'its data files disagree on the number of shards')
+        + ': copy every file of the checkpoint (PREFIX.index and all '
+        'PREFIX.data-*)')
+  for p in expected:
+    _require_file(p, 'a checkpoint data file')
+  numeric = 0
+  for key, dtype in dtypes.items():
+    if dtype == tf.string or not dtype.is_numpy_compatible:
+      continue  # Variable-length values: no lower bound.
+    numeric += int(np.prod(shapes[key], dtype=np.int64)) * dtype.size
+  have = sum(os.path.getsize(p) for p in expected)
+  if have < numeric:
+    raise ExportError(
+        f'checkpoint {prefix} is truncated: its index lists values of '
+        f'{numeric:,} bytes but the data holds {have:,}: copy the checkpoint '
+        'again (an interrupted copy or download leaves such files)')
+  return prefix
+
+
+def _damaged(path: str, e: Exception, what: str = 'a value') -> str:
+  """The one-line error for a checkpoint TensorFlow could not read."""
+  if isinstance(e, tf.errors.DataLossError) or 'checksum' in str(e).lower():
+    why = f'{what} does not match its checksum'
+  elif isinstance(e, (IndexError, tf.errors.OutOfRangeError)):
+    why = f'{what} reaches past the end of its file (truncated)'
+  else:
+    why = f'{what} cannot be read ({_first_line(e)[:200]})'
+  return (f'checkpoint {path} is damaged: {why}; copy it again from its '
+          'source (is it complete and written by TensorFlow 2?)')
+
+
+def value_key(path: str) -> str:
+  """The checkpoint key of a variable's value: `model/kernel` ->
+  `model/kernel/.ATTRIBUTES/VARIABLE_VALUE` (as `tf.train.list_variables`
+  lists it)."""
+  return path.strip('/') + _VALUE_SUFFIX
+
+
+def object_path(key: str) -> List[str]:
+  """A checkpoint key (with or without the value suffix) -> the names of the
+  objects on its path, unescaped: `a/b.Sc/d..e` -> `['a', 'b/c', 'd.e']`
+  (TensorFlow writes `/` in a name as `.S` and `.` as `..`)."""
+  key = key.strip('/')
+  if key.endswith(_VALUE_SUFFIX):
+    key = key[:-len(_VALUE_SUFFIX)]
+  return [re.sub(r'\.(S|\.)', lambda m: '/' if m.group(1) == 'S' else '.', p)
+          for p in key.split('/')]
+
+
+def layout_at(key: str, variable: tf.Variable) -> Layout:
+  """A layout holding `variable` at checkpoint key `key` (e.g.
+  `model/embeddings`, or as listed with the value suffix), named `key`."""
+  names = object_path(key)
+  node = variable
+  for name in reversed(names[1:]):
+    node = tf.train.Checkpoint(**{name: node})
+  return Layout(key, **{names[0]: node})
 
 
 def checkpoint_files(resolved: str) -> List[str]:
@@ -255,9 +404,8 @@ def restore(checkpoint_path: str, layouts: Sequence[Layout],
 
   try:
     available = dict(tf.train.list_variables(path))
-  except (tf.errors.OpError, ValueError) as e:
-    raise ExportError(f'cannot read checkpoint {path}: {_first_line(e)}; is '
-                      'it complete and written by TensorFlow 2?') from None
+  except (tf.errors.OpError, ValueError, IndexError) as e:
+    raise ExportError(_damaged(path, e, 'its index')) from None
   values = {k: s for k, s in available.items() if k.endswith(_VALUE_SUFFIX)}
   best = None
   for layout in layouts:
@@ -287,15 +435,20 @@ def restore(checkpoint_path: str, layouts: Sequence[Layout],
 
 def _read(path, layout, matched, values):
   ckpt = layout.checkpoint()
-  ckpt.read(path).expect_partial()
-  reader = tf.train.load_checkpoint(path)
   params = 0
-  for v, key in matched:
-    if not np.array_equal(v.numpy(), reader.get_tensor(key)):
-      raise ExportError(
-          f'variable {v.name} was not restored from {key} in {path}: the '
-          'checkpoint layout is ambiguous; report this with the checkpoint keys')
-    params += int(np.prod(_shape(v)))
+  try:
+    # Each value read is checked against the crc32c its index entry stores.
+    ckpt.read(path).expect_partial()
+    reader = tf.train.load_checkpoint(path)
+    for v, key in matched:
+      if not np.array_equal(v.numpy(), reader.get_tensor(key)):
+        raise ExportError(
+            f'variable {v.name} was not restored from {key} in {path}: the '
+            'checkpoint layout is ambiguous; report this with the checkpoint '
+            'keys')
+      params += int(np.prod(_shape(v)))
+  except (tf.errors.OpError, IndexError) as e:
+    raise ExportError(_damaged(path, e)) from None
   ignored = len(values) - len(matched)
   logging.info('Restored %d variables (%d parameters) from %s (layout %s); '
                '%d other checkpoint values ignored.', len(matched), params,
