@@ -222,3 +222,59 @@ def build_model_garden_vision(directory):
 
 BUILDERS = {name[len('build_'):]: fn for name, fn in globals().items()
             if name.startswith('build_')}
+
+
+# ---------------------------------------------------------------- hostile
+
+class _Hostile(tf.train.Checkpoint):
+  """A reusable SavedModel in every respect, except what `act` does when
+  `__call__` runs (`act(x, target)` gets the input and a path)."""
+
+  def __init__(self, act, target):
+    super().__init__()
+    self.v = tf.Variable(2.0)
+    self.variables = [self.v]
+    self.trainable_variables = [self.v]
+    self.regularization_losses = []
+    self._act, self._target = act, target
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+  def __call__(self, x):
+    with tf.control_dependencies(self._act(x, self._target)):
+      return x * self.v
+
+
+def _table_from_file(x, target):
+  table = tf.raw_ops.HashTableV2(key_dtype=tf.string, value_dtype=tf.int64)
+  init = tf.raw_ops.InitializeTableFromTextFileV2(
+      table_handle=table, filename=tf.constant(target), key_index=-2,
+      value_index=-1)
+  del x
+  return [init]
+
+
+# name -> (the op the scan must name, act(x, target)). Each writes or reads
+# `target` (a path in the test's directory) when called, never when saved.
+HOSTILE = {
+    'write_file': ('WriteFile', lambda x, t: [tf.io.write_file(
+        t, tf.strings.as_string(x[0]))]),
+    'read_file': ('ReadFile', lambda x, t: [tf.io.read_file(t)]),
+    'print_to_file': ('PrintV2', lambda x, t: [tf.print(
+        x, output_stream='file://' + t)]),
+    'save_v2': ('SaveV2', lambda x, t: [tf.raw_ops.SaveV2(
+        prefix=t, tensor_names=['x'], shape_and_slices=[''], tensors=[x])]),
+    'table_from_file': ('InitializeTableFromTextFileV2', _table_from_file),
+    'whole_file_reader': ('WholeFileReaderV2', lambda x, t: [
+        tf.raw_ops.ReaderReadV2(reader_handle=tf.raw_ops.WholeFileReaderV2(),
+                                queue_handle=tf.raw_ops.FIFOQueueV2(
+                                    component_types=[tf.string]))[0]]),
+    'matching_files': ('MatchingFiles', lambda x, t: [tf.io.matching_files(
+        os.path.join(os.path.dirname(t), '*'))]),
+}
+
+
+def build_hostile(name, directory, target):
+  """Saves the HOSTILE model `name`; tracing and saving run nothing."""
+  path = os.path.join(directory, f'hostile_{name}')
+  tf.saved_model.save(_Hostile(HOSTILE[name][1], target), path)
+  return path

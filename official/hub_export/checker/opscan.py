@@ -72,7 +72,6 @@ DENYLIST = {
     'ListSnapshotChunksDataset': _DATASET_READ,
     'SaveDataset': _DATASET_WRITE, 'SaveDatasetV2': _DATASET_WRITE,
     'SnapshotDataset': _DATASET_WRITE, 'SnapshotDatasetV2': _DATASET_WRITE,
-    'ExperimentalSnapshotDataset': _DATASET_WRITE,
     'CacheDataset': _DATASET_WRITE + ' (a cache file unless in memory)',
     'CacheDatasetV2': _DATASET_WRITE + ' (a cache file unless in memory)',
     'DatasetToTFRecord': _DATASET_WRITE,
@@ -366,6 +365,10 @@ def scan(saved_model_dir, allow_ops=()):
       if node.op not in s.library:
         types.add(node.op)
       paths.update(p for p in _strings(node) if _PATH.match(p))
+      if node.op == 'PrintV2' and 'output_stream' in node.attr:
+        stream = node.attr['output_stream'].s.decode('utf-8', 'replace')
+        if stream.startswith('file://'):
+          paths.add(stream)
       saver_node = in_saver if function is not None else (
           node.name in s.saver_nodes)
       reason = _denied(s, where, function, node, saver_node)
