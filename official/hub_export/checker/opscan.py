@@ -141,6 +141,8 @@ def _read(saved_model_dir):
   except message.DecodeError as e:
     raise ScanError(f'saved_model.pb is not a SavedModel protocol buffer '
                     f'({e})') from None
+  except OSError as e:
+    raise ScanError(f'cannot read saved_model.pb ({e})') from None
   if not proto.meta_graphs:
     raise ScanError('saved_model.pb holds no MetaGraph')
   return proto
