@@ -110,6 +110,7 @@ def test_saver_and_assets_of_normal_models_are_not_refused(tmp_path):
   assert f'{vocab}, not a SavedModel asset' in denied[0]['reason']
 
 
+@pytest.mark.slow  # tests/test_model_card.py covers the common case.
 def test_op_libraries_from_the_registry():
   """In a fresh process, ops TensorFlow does not register are attributed to
   the package whose import registers them."""

@@ -242,9 +242,11 @@ def test_internal_error_of_the_checker_exits_3(tmp_path):
   del broken['outputs']
   spec_path = tmp_path / 'spec.json'
   spec_path.write_text(json.dumps(broken))
+  cases_path = str(tmp_path / 'cases.npz')
+  verify.write_cases(cases_path, CASES, reference)
   proc = subprocess.run(
       [sys.executable, '-I', verify.CHECKER, f'--saved_model={path}',
-       f'--spec={spec_path}'], cwd=str(tmp_path), env=verify.consumer_env(),
+       f'--spec={spec_path}', f'--cases={cases_path}'], cwd=str(tmp_path), env=verify.consumer_env(),
       capture_output=True, text=True, check=False, timeout=600)
   assert proc.returncode == 3, proc.stdout + proc.stderr[-2000:]
   assert 'ERROR root checks: internal error of the checker: KeyError at ' \

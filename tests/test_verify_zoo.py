@@ -34,9 +34,9 @@ ZOO = [
      'PASS root every trainable variable gets a gradient'),
     pytest.param('tf_module', 'custom', 'PASS',
                  'WARN root.trainable_variables exists: missing', marks=slow),
-    ('signatures_only', 'custom', 'NOT_REUSABLE',
-     'not a reusable SavedModel: no __call__, only signatures '
-     '(serving_default)'),
+    pytest.param('signatures_only', 'custom', 'NOT_REUSABLE',
+                 'not a reusable SavedModel: no __call__, only signatures '
+                 '(serving_default)', marks=slow),
     pytest.param('tf1_saved_model', 'custom', 'NOT_REUSABLE',
                  'not a reusable SavedModel: a TF1 SavedModel', marks=slow),
     ('model_garden_bert_encoder', 'text-embedding', 'PASS',

@@ -11,6 +11,7 @@ Exit status (as export_scripts/verify_export.py's):
 
 import argparse
 import json
+import os
 import traceback
 
 import tensorflow as tf
@@ -54,7 +55,8 @@ def main(argv=None):
     r, info = Report(), {}
     frame = traceback.extract_tb(e.__traceback__)[-1]
     r.add(ERROR, 'checker', f'internal error of the checker: '
-          f'{type(e).__name__} at {frame.name}:{frame.lineno}',
+          f'{type(e).__name__} at {os.path.basename(frame.filename)}:'
+          f'{frame.lineno}',
           str(e).strip().split('\n')[0][:300])
   info['peak_rss_bytes'] = peak_rss()
   result = r.result(info)

@@ -334,7 +334,7 @@ def _signature_names(spec, kw):
   return None
 
 
-def _signature_match(out, path, value, by_name, inferred):
+def _signature_match(out, path, value, inferred):
   """The signature output equal to __call__'s leaf `path` and its
   distance: by name (this project's naming: key, key_i for lists), else
   (inferred API) the closest output of the same shape."""
@@ -345,7 +345,7 @@ def _signature_match(out, path, value, by_name, inferred):
   if len(out) == 1 and not base:
     name = next(iter(out))
     return name, diff(out[name], value)[0]
-  if by_name and not inferred:
+  if not inferred:  # This project's exports: by name only.
     return None, math.inf
   best = (None, math.inf)
   v = np.asarray(value)
@@ -375,17 +375,16 @@ def check_serving_equals_call(r, obj, sig, spec, case):
     ref = call(obj, inputs, False, spec, case['kwargs'])
     if not spec.get('returns_dict', True):
       ref = {next(iter(spec['outputs'])): ref}
-    worst, over, paired = 0.0, [], set()
+    worst, over = 0.0, []
     for path, value in leaves(ref):
       if '#' in path:  # Ragged: signatures return dense tensors.
         continue
       key = path.split('/')[0]
       tol = spec['outputs'].get(key, {}).get('tolerance', 0.0)
-      name, d = _signature_match(out, path, value, True, inferred)
+      name, d = _signature_match(out, path, value, inferred)
       if name is None:
         over.append(f'no output for {path}')
         continue
-      paired.add(name)
       worst = max(worst, d)
       if d > tol:
         over.append(f'{name} vs {path} {d:.3g} > {tol:g}')
