@@ -311,7 +311,7 @@ class _Scan:
       yield name, name, list(fdef.node_def)
 
 
-def _denied(scan, where, function, node, in_saver):
+def _denied(scan, function, node, in_saver):
   """Why a NodeDef acts on the machine, or None."""
   op = node.op
   if op in CONDITIONAL:
@@ -373,7 +373,7 @@ def scan(saved_model_dir, allow_ops=()):
           paths.add(stream)
       saver_node = in_saver if function is not None else (
           node.name in s.saver_nodes)
-      reason = _denied(s, where, function, node, saver_node)
+      reason = _denied(s, function, node, saver_node)
       if reason:
         entry = {'op': node.op, 'function': where, 'reason': reason}
         (allowed if node.op in allow else denied).append(entry)
