@@ -3,14 +3,31 @@ TF Hub common API of its task, as a consumer would load it.
 
     python export_scripts/verify_export.py --saved_model=DIR \
         [--task=text-embedding|text-preprocessing|image-feature-vector|image-classification|custom] \
-        [--json]
+        [--allow_ops=Op1,Op2] [--json]
 
-Works on our exports and on anyone's. The model is loaded in a fresh Python
-process (nothing from this repository importable) with `hub.load` and
-`hub.KerasLayer`; sample inputs are generated from its traced `__call__`.
-One line per check, PASS / WARN / FAIL with the measured value; exit status 1
-if any check FAILs. The same checks run after every export of every recipe
-(where outputs are also compared with the source model).
+Works on our exports and on anyone's. First the op scan reads
+`saved_model.pb` (nothing is loaded): a model with ops that act on the
+machine (files, network, processes: WriteFile, ReadFile, save/restore ops
+outside its saver, readers, table initializers from files outside its
+assets, ...) FAILs without running; `--allow_ops` lets named ops through.
+Then the model is loaded in a fresh Python process (nothing from this
+repository importable) with `hub.load` and `hub.KerasLayer`; sample inputs
+are generated from its traced `__call__`, every static dimension as
+declared. One line per check, PASS / WARN / FAIL / ERROR with the measured
+value, then the verdict line. The same checks run after every export of
+every recipe (where outputs are also compared with the source model).
+
+Exit status:
+  0  PASS: every check passed (warnings allowed)
+  1  FAIL: the model failed a check (or acts on the machine; or DIR is not
+     a SavedModel)
+  2  bad usage (flags)
+  3  ERROR: an internal error of the checker (a check raised where the model
+     gave it no reason to); not a verdict on the model: please report it
+  4  NOT_REUSABLE: "not a reusable SavedModel: <why>" (no __call__: a
+     Keras 3 model.export() archive, a signatures-only or TF1 SavedModel);
+     the checks that still apply (op scan, files, sizes, signatures
+     callable, re-save) passed
 """
 import json
 import os
@@ -32,8 +49,13 @@ flags.DEFINE_string('saved_model', None, 'The SavedModel directory to check.')
 flags.DEFINE_enum('task', None, list(infer.TASKS),
                   'TF Hub task whose common API the model must follow; '
                   'default: the task in its export record, else custom.')
+flags.DEFINE_list('allow_ops', [],
+                  'Op types the op scan lets through (e.g. ReadFile), for a '
+                  'model you trust.')
 flags.DEFINE_bool('json', False, 'Print the result as JSON.')
 FLAGS = flags.FLAGS
+
+EXIT = {'PASS': 0, 'FAIL': 1, 'ERROR': 3, 'NOT_REUSABLE': 4}
 
 
 def _recorded_task(path):
@@ -41,7 +63,7 @@ def _recorded_task(path):
   try:
     with open(record) as f:
       return json.load(f)['api']['task']
-  except (OSError, KeyError, ValueError):
+  except (OSError, KeyError, ValueError, TypeError):
     return None
 
 
@@ -76,18 +98,26 @@ def main() -> int:
                       'saved_model.pb); pass --saved_model=DIR')
   _check_readable(path)
   task = FLAGS.task or _recorded_task(path) or 'custom'
-  result = verify.consumer_checks(path, task=task)
+  try:
+    result = verify.consumer_checks(path, task=task,
+                                    allow_ops=FLAGS.allow_ops)
+  except verify.CheckerError as e:
+    cli.error(f'{e}; this is not a verdict on the model: please report it')
+    return EXIT['ERROR']
   if FLAGS.json:
-    print(json.dumps({k: result[k] for k in ('checks', 'info', 'passed',
-                                             'failed')}, indent=1))
+    print(json.dumps({k: result[k] for k in (
+        'checks', 'info', 'passed', 'failed', 'errors', 'verdict', 'reason')},
+                     indent=1, default=str))
   else:
     print(f'{path} (task {task})')
     for line in result['report']:
-      print('  ' + line)
+      if not line.startswith('verdict: '):
+        print('  ' + line)
     warns = sum(c['status'] == 'WARN' for c in result['checks'])
     print(f"{result['passed']} passed, {result['failed']} failed, "
-          f'{warns} warnings')
-  return 1 if result['failed'] else 0
+          f"{result['errors']} internal errors, {warns} warnings")
+    print(f"verdict: {result['verdict']}: {result['reason']}")
+  return EXIT[result['verdict']]
 
 
 if __name__ == '__main__':

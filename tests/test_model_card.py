@@ -97,3 +97,29 @@ def test_card_matches_signature_and_has_metadata(tmp_path, card_config):
   # The card is part of the hashed file table.
   with open(os.path.join(path, 'assets.extra', record.RECORD)) as f:
     assert 'assets.extra/README.md' in json.load(f)['files']
+
+
+def test_card_and_record_name_the_op_libraries_to_import(tmp_path):
+  """A model with tensorflow_text ops: the record and the card say which
+  package to import before loading, and the TensorFlow that wrote it."""
+  import tensorflow_text as text  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'folding')
+  v = tf.Variable(1.0)
+  s = spec.single(tf.TensorSpec([None], tf.string), 'lengths',
+                  spec.Output('features'))
+  def call(strings, training=False):
+    del training
+    return tf.cast(tf.strings.length(text.case_fold_utf8(strings)),
+                   tf.float32) * v
+  writer.write(writer.reusable(call, [v], [v]), path, s)
+  rec = record.build(path, recipe='test', name='folding',
+                     spec_json=s.to_json(), source={'inputs': {}},
+                     operative_config='', verification=None)
+  assert rec['saved_model'] == {
+      'tensorflow_version': tf.__version__,
+      'op_libraries': {'tensorflow-text': ['CaseFoldUTF8']}}
+  card = model_card.render(path, model_card.ModelCard(), rec)
+  assert f'Written by TensorFlow {tf.__version__}.' in card
+  assert ('Needs `tensorflow-text` (`pip install tensorflow-text`): '
+          '`import tensorflow_text` before loading, which registers its ops '
+          '(CaseFoldUTF8).') in card

@@ -225,6 +225,20 @@ def test_verify_archive_rejects_wrong_checksum(packaged, tmp_path):
                         'stale', code=1)
 
 
+def test_verify_archive_scans_ops_before_loading(tmp_path):
+  """An archive whose model writes a file when called is refused by the op
+  scan before the consumer process loads it."""
+  import zoo  # pylint: disable=g-import-not-at-top
+  target = tmp_path / 'written.txt'
+  model = zoo.build_hostile('write_file', str(tmp_path), str(target))
+  archive = _hand_made(str(tmp_path / 'hostile.tar.gz'), model)
+  with pytest.raises(ExportError) as e:
+    package.verify_archive(archive)
+  assert 'not loaded: op scan: no op acts on the machine' in str(e.value)
+  assert 'WriteFile in __inference___call___' in str(e.value)
+  assert not target.exists()
+
+
 def test_hand_made_tar_of_dot_is_accepted_by_the_library(export_dir, tmp_path):
   # `tar -czf A -C DIR .` writes `./x` members: a valid archive.
   archive = _hand_made(str(tmp_path / 'dot.tar.gz'), export_dir, prefix='./')

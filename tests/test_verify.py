@@ -207,3 +207,49 @@ def test_checker_process_imports_nothing_else_of_the_repository(tmp_path):
                         text=True, check=False, timeout=300)
   assert '--saved_model' in proc.stdout, proc.stderr[-2000:]
   assert 'MODULES []' in proc.stdout, proc.stdout[-2000:]
+
+
+def test_model_errors_fail_checker_errors_are_errors():
+  """Who is at fault: the model raising (in a call into it, or a runtime
+  error of its graph) is a FAIL; the checker raising is an ERROR, which
+  does not judge the model."""
+  from official.hub_export.checker import report  # pylint: disable=g-import-not-at-top
+  r = report.Report()
+  def model_fn():
+    raise ValueError('Could not find matching concrete function')
+  r.guard('a call', lambda: report.model_call(model_fn))
+  r.guard('a graph', lambda: tf.debugging.assert_equal(1, 2))
+  assert [c['status'] for c in r.checks] == ['FAIL', 'FAIL']
+  assert r.verdict()[0] == 'FAIL'
+  r = report.Report()
+  r.guard('a check', lambda: {}['pooled_output'])
+  (check,) = r.checks
+  assert check['status'] == 'ERROR'
+  assert check['value'].startswith('internal error of the checker: KeyError')
+  verdict, reason = r.verdict()
+  assert verdict == 'ERROR' and 'not a verdict on the model' in reason
+
+
+def test_internal_error_of_the_checker_exits_3(tmp_path):
+  """A checker that cannot finish says so (exit 3, ERROR lines), instead of
+  failing a good model: here the declared API it is given lacks outputs."""
+  import json  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'm')
+  writer.write(Linear(), path, SPEC)
+  broken = SPEC.to_json()
+  del broken['outputs']
+  spec_path = tmp_path / 'spec.json'
+  spec_path.write_text(json.dumps(broken))
+  cases_path = str(tmp_path / 'cases.npz')
+  verify.write_cases(cases_path, CASES, reference)
+  proc = subprocess.run(
+      [sys.executable, '-I', verify.CHECKER, f'--saved_model={path}',
+       f'--spec={spec_path}', f'--cases={cases_path}'], cwd=str(tmp_path), env=verify.consumer_env(),
+      capture_output=True, text=True, check=False, timeout=600)
+  assert proc.returncode == 3, proc.stdout + proc.stderr[-2000:]
+  assert 'ERROR root checks: internal error of the checker: KeyError at ' \
+      'reusable.py:' in proc.stdout
+  assert 'FAIL' not in proc.stdout
+  assert 'verdict: ERROR: internal error of the checker in' in proc.stdout

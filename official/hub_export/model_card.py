@@ -173,6 +173,23 @@ def default_usage(task: str, spec_json: dict, card: ModelCard) -> str:
                            'outputs = layer(inputs)'])
 
 
+def _requirements(saved_model: Optional[dict]):
+  """Lines naming the TensorFlow that wrote the model and the op
+  libraries to import before loading it (from the export record)."""
+  if not saved_model:
+    return []
+  lines = [f"Written by TensorFlow {saved_model['tensorflow_version']}."]
+  for package, ops in sorted(saved_model.get('op_libraries', {}).items()):
+    if package == 'unknown':
+      lines.append(f"Needs ops no known package registers: {', '.join(ops)}.")
+      continue
+    module = package.replace('-', '_')
+    lines.append(f'Needs `{package}` (`pip install {package}`): '
+                 f'`import {module}` before loading, which registers its ops '
+                 f"({', '.join(ops)}).")
+  return lines + ['']
+
+
 def render(saved_model_dir: str, card: ModelCard, rec: dict) -> str:
   """The markdown card (tfhub.dev format: metadata lines before a heading)."""
   spec_json = rec['api']
@@ -221,6 +238,7 @@ def render(saved_model_dir: str, card: ModelCard, rec: dict) -> str:
 
   usage = card.usage or default_usage(task, spec_json, card)
   lines += ['## Usage', '', '```python', usage.strip(), '```', '']
+  lines += _requirements(rec.get('saved_model'))
 
   v = rec.get('verification')
   reg = None

@@ -434,8 +434,14 @@ def reload_saved_model(saved_model_dir: str, shown_as: Optional[str] = None
   """`hub.load`s a SavedModel in a fresh isolated consumer process.
 
   Returns (what it reported, seconds the process took); ExportError if it
-  does not load.
+  does not load, or if the op scan refuses it (read before anything loads).
   """
+  refused = verify.refused_by_op_scan(saved_model_dir)
+  if refused is not None:
+    check = refused['checks'][0]
+    raise ExportError(f'{shown_as or saved_model_dir}: not loaded: '
+                      f"{check['name']}: {check['value']} ({check['detail']});"
+                      ' check it with export_scripts/verify_export.py')
   start = time.perf_counter()
   proc = subprocess.run(
       [sys.executable, '-I', '-c', _RELOAD, os.path.abspath(saved_model_dir)],

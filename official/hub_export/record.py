@@ -3,7 +3,9 @@
     assets.extra/operative_config.gin   what gin actually used
     assets.extra/export_record.json     recipe, command, source checkpoint and
                                         its fingerprint, versions, git revision,
-                                        declared API, file hashes, verification
+                                        declared API, the TensorFlow version
+                                        that wrote it and the op libraries it
+                                        needs, file hashes, verification
 
 `assets.extra/` travels inside the upload archive but is ignored by loaders.
 The driver calls `build`, writes the model card (`model_card.py`), then
@@ -144,6 +146,38 @@ def human_size(n: float) -> str:
   return str(n)
 
 
+def saved_model_info(saved_model_dir: str,
+                     verification: Optional[dict]) -> dict:
+  """The TensorFlow version that wrote the SavedModel and the op libraries
+  (pip packages) it needs, from the op scan.
+
+  The verification's checker process found the libraries in a fresh
+  process; without it (--noverify), ops TensorFlow itself lacks
+  (`tf.raw_ops`) are attributed by `opscan.py` in a fresh process.
+  """
+  from official.hub_export.checker import opscan  # pylint: disable=g-import-not-at-top
+  scan = ((verification or {}).get('info') or {}).get('op_scan') or {}
+  if 'op_libraries' in scan:
+    return {'tensorflow_version': scan['tensorflow_version'],
+            'op_libraries': scan['op_libraries']}
+  scan = opscan.scan(saved_model_dir)
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  foreign = [o for o in scan['op_types'] if not hasattr(tf.raw_ops, o)]
+  libraries = {}
+  if foreign:
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    proc = subprocess.run(
+        [sys.executable, '-I', os.path.abspath(opscan.__file__),
+         '--op_libraries=' + ','.join(foreign)], env=env,
+        capture_output=True, text=True, check=False)
+    lines = proc.stdout.strip().splitlines()
+    libraries = json.loads(lines[-1]) if proc.returncode == 0 and lines \
+        else {'unknown': foreign}
+  return {'tensorflow_version': scan['tensorflow_version'],
+          'op_libraries': libraries}
+
+
 def build(saved_model_dir: str, *, recipe: str, name: str, spec_json: dict,
           source: dict, operative_config: str,
           verification: Optional[dict]) -> dict:
@@ -160,6 +194,7 @@ def build(saved_model_dir: str, *, recipe: str, name: str, spec_json: dict,
       'versions': versions(),
       'git_revision': git_revision(),
       'api': spec_json,
+      'saved_model': saved_model_info(saved_model_dir, verification),
       'verification': None if verification is None else {
           k: verification[k] for k in ('checks', 'info', 'passed', 'failed')},
   }

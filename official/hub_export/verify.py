@@ -4,7 +4,9 @@
 source model's outputs on the sample inputs (`cases`, a small shape sweep),
 then runs the checker package (`checker/`) in a fresh Python process (`-I`: this repository is not
 importable there) that reloads the export with `hub.load` and
-`hub.KerasLayer(trainable=True)` and compares. Any FAIL raises `ExportError`.
+`hub.KerasLayer(trainable=True)` and compares. Any FAIL raises `ExportError`;
+an internal error of the checker raises `CheckerError`. Before any process
+loads the export, the op scan (`checker/opscan.py`) reads its graphs.
 """
 
 import json
@@ -61,15 +63,43 @@ def consumer_env():
   return env
 
 
+class CheckerError(ExportError):
+  """The checker could not finish (an internal error of the checker, not a
+  finding about the model)."""
+
+
+def refused_by_op_scan(saved_model_dir: str,
+                       allow_ops: Sequence[str] = ()) -> Optional[dict]:
+  """The op scan, in this process (saved_model.pb is only read): the
+  checker's result refusing the model if an op acts on the machine, else
+  None. The checker process scans again before it loads anything."""
+  from official.hub_export.checker import report as report_lib  # pylint: disable=g-import-not-at-top
+  from official.hub_export.checker import suite  # pylint: disable=g-import-not-at-top
+  r, info = report_lib.Report(), {}
+  if suite.check_ops(r, info, saved_model_dir, allow_ops, libraries=False):
+    return None
+  result = r.result(info)
+  result['report'] = list(r.lines()) + [
+      f"verdict: {result['verdict']}: {result['reason']}"]
+  return result
+
+
 def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
                     cases_npz: Optional[str] = None,
-                    task: Optional[str] = None) -> dict:
+                    task: Optional[str] = None,
+                    allow_ops: Sequence[str] = ()) -> dict:
   """Runs the checker on a SavedModel in a fresh, isolated consumer process.
 
-  Returns its result dict (`checks`, `info`, `passed`, `failed`) plus
-  `report`, the PASS/WARN/FAIL lines. Without `spec`/`cases_npz` the API is
-  read off the SavedModel and sample inputs are generated for `task`.
+  Returns its result dict (`checks`, `info`, `passed`, `failed`, `errors`,
+  `verdict`, `reason`) plus `report`, the PASS/WARN/FAIL/ERROR lines and the
+  verdict line. Without `spec`/`cases_npz` the API is read off the
+  SavedModel and sample inputs are generated for `task`. A model whose ops
+  act on the machine (the op scan; `allow_ops` lets named ops through) is
+  refused before any process loads it. CheckerError if the checker crashed.
   """
+  refused = refused_by_op_scan(saved_model_dir, allow_ops)
+  if refused is not None:
+    return refused
   with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
     out_path = os.path.join(tmp, 'result.json')
     cmd = [sys.executable, '-I', CHECKER,
@@ -84,12 +114,15 @@ def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
       cmd.append(f'--cases={os.path.abspath(cases_npz)}')
     if task:
       cmd.append(f'--task={task}')
+    if allow_ops:
+      cmd.append(f"--allow_ops={','.join(allow_ops)}")
     proc = subprocess.run(cmd, cwd=tmp, env=consumer_env(),
                           capture_output=True, text=True, check=False)
     if not os.path.exists(out_path):
       tail = '\n'.join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-      raise ExportError(f'checking {saved_model_dir} crashed '
-                        f'(exit {proc.returncode}); output:\n{tail}')
+      raise CheckerError(f'internal error of the checker: checking '
+                         f'{saved_model_dir} crashed (exit {proc.returncode});'
+                         f' output:\n{tail}')
     with open(out_path) as f:
       result = json.load(f)
   result['report'] = proc.stdout.strip().splitlines()
@@ -118,4 +151,11 @@ def verify(saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],
         [f'verification failed for {saved_model_dir}: {len(failed)} check(s) '
          'failed; the export was not written (run with --verbosity=1 for '
          'details):'] + ['  ' + l for l in failed]))
+  if result.get('errors'):
+    errors = [l for l in result['report'] if l.startswith('ERROR')]
+    raise CheckerError('\n'.join(
+        [f'verification of {saved_model_dir} could not finish: internal '
+         f'error of the checker in {len(errors)} check(s) (a bug of this '
+         'tool, not a finding about the export); the export was not '
+         'written:'] + ['  ' + l for l in errors]))
   return result

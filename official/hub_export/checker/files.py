@@ -8,6 +8,7 @@ import re
 import tensorflow as tf
 
 from .report import PASS
+from .report import model_call
 from .reusable import call
 
 def check_files(r, saved_model):
@@ -45,13 +46,17 @@ def check_self_contained(r, saved_model, spec, case):
     resaved = os.path.join(tmp, 'resaved')
     shutil.copytree(saved_model, copy)
     def roundtrip():
-      obj = tf.saved_model.load(copy)
-      tf.saved_model.save(obj, resaved)
+      obj = model_call(tf.saved_model.load, copy)
+      model_call(tf.saved_model.save, obj, resaved)
       del obj
       shutil.rmtree(copy)
-      again = tf.saved_model.load(resaved)
+      again = model_call(tf.saved_model.load, resaved)
       if case is not None:
         call(again, case['inputs'], False, spec, case['kwargs'])
+      elif getattr(again, 'signatures', None):  # Not reusable: a signature.
+        from .infer import signature_inputs  # pylint: disable=g-import-not-at-top
+        name, sig = sorted(again.signatures.items())[0]
+        model_call(sig, **signature_inputs(sig, spec and spec.get('task')))
       return True
     ok = r.guard('load -> re-save -> delete original -> load', roundtrip)
     if ok:

@@ -19,25 +19,37 @@ def check_graph_softmax(r, obj, spec):
   found = set()
   for fn in fns:
     for t in fn.outputs:
-      op = t.op
-      for _ in range(50):  # Walk back through pass-through ops.
+      graph = fn.graph
+      for _ in range(50):  # Walk back through pass-through ops and calls.
+        op = t.op
         if op.type in ('Softmax', 'Sigmoid', 'LogSoftmax'):
           found.add(op.type)
           break
         if op.type in ('Identity', 'IdentityN', 'Reshape', 'Squeeze',
                        'ExpandDims', 'Cast') and op.inputs:
-          op = op.inputs[0].op
+          # IdentityN passes input i to output i; the others have one.
+          t = op.inputs[t.value_index if op.type == 'IdentityN' else 0]
         elif op.type in ('StatefulPartitionedCall', 'PartitionedCall'):
-          inner = fn.graph._get_function(op.get_attr('f').name)  # pylint: disable=protected-access
-          if inner is None or not inner.graph.outputs:
+          inner = _function(graph, fn, op.get_attr('f').name)
+          if inner is None or t.value_index >= len(inner.graph.outputs):
             break
-          index = list(op.outputs).index(t) if t in list(op.outputs) else 0
-          t = inner.graph.outputs[index]
-          op = t.op
+          # Tensors of different graphs are never compared (that raises
+          # "out of scope"): the call's output index is the function's.
+          graph = inner.graph
+          t = graph.outputs[t.value_index]
         else:
           break
   r.ok(not found, 'graph has no final softmax/sigmoid before logits',
        ', '.join(sorted(found)) or 'none')
+
+
+def _function(graph, fn, name):
+  """The function `name` called from `graph` (a function of `fn`)."""
+  for g in (graph, fn.graph):
+    inner = g._get_function(name)  # pylint: disable=protected-access
+    if inner is not None:
+      return inner
+  return None
 
 
 def fn_graph_consumers(fn, tensor, depth=0):

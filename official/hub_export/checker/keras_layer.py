@@ -7,17 +7,19 @@ import tensorflow as tf
 
 from .reusable import call
 from .reusable import compare
+from .report import model_call
 
 def check_keras_layer(r, path, obj, spec, cases):
   """hub.KerasLayer(trainable=True/False) behaves like the loaded object."""
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   case = cases[0]
   layer = r.guard('hub.KerasLayer(trainable=True)',
-                  lambda: hub.KerasLayer(path, trainable=True))
+                  lambda: model_call(hub.KerasLayer, path,
+                                             trainable=True))
   if layer is None:
     return
-  out = r.guard('hub.KerasLayer call', lambda: layer(case['inputs'],
-                                                       training=False))
+  out = r.guard('hub.KerasLayer call', lambda: model_call(
+      layer, case['inputs'], training=False))
   if out is None:
     return
   ref = call(obj, case['inputs'], False, spec)
@@ -36,8 +38,8 @@ def check_keras_layer(r, path, obj, spec, cases):
   r.ok(len(layer.losses) == n_reg and all(finite), 'hub.KerasLayer losses',
        f'{sum(finite)} finite scalars of {len(layer.losses)} (object has '
        f'{n_reg})')
-  frozen = hub.KerasLayer(path, trainable=False)
-  frozen(case['inputs'])
+  frozen = model_call(hub.KerasLayer, path, trainable=False)
+  model_call(frozen, case['inputs'])
   frozen_loss = sum(float(np.abs(np.asarray(l)).sum()) for l in frozen.losses)
   r.ok(not frozen.trainable_weights and frozen_loss == 0.0,
        'hub.KerasLayer(trainable=False) is frozen',
@@ -56,7 +58,7 @@ def _fit_step(r, layer, spec, case):
            for k, v in inputs.items()}
   else:
     kin = tf_keras.Input(shape=inputs.shape[1:], dtype=inputs.dtype)
-  out = layer(kin)
+  out = model_call(layer, kin)
   if isinstance(out, dict):
     keys = [k for k in ('default', 'pooled_output') if k in out] or [
         k for k, v in spec['outputs'].items() if v['kind'] != 'ids' and
@@ -68,8 +70,8 @@ def _fit_step(r, layer, spec, case):
   model.compile(optimizer=tf_keras.optimizers.SGD(0.01), loss='mse')
   before = [w.numpy().copy() for w in layer.trainable_weights]
   batch = int(tf.nest.flatten(inputs)[0].shape[0])
-  model.fit(inputs, np.ones([batch, 1], np.float32), epochs=1, verbose=0,
-            batch_size=batch)
+  model_call(model.fit, inputs, np.ones([batch, 1], np.float32), epochs=1,
+             verbose=0, batch_size=batch)
   changed = sum(not np.array_equal(b, w.numpy())
                 for b, w in zip(before, layer.trainable_weights))
   r.ok(changed > 0, 'hub.KerasLayer fit step updates weights',

@@ -16,14 +16,19 @@ from .cases import as_array
 from .cases import leaves
 from .graph import op_types
 from .report import FAIL, PASS, WARN
+from .report import model_call
 
 def call(obj, inputs, training, spec, kwargs=None):
-  """Calls obj; a training=True call leaves its variables as they were."""
+  """Calls obj; a training=True call leaves its variables as they were.
+
+  What the call raises is the model's (report.ModelError): the inputs are
+  the declared cases or generated to fit its own traced signature.
+  """
   kwargs = dict(kwargs or {})
   if not spec.get('training_arg', True):
-    return obj(inputs, **kwargs)
+    return model_call(obj, inputs, **kwargs)
   if not training:
-    return obj(inputs, training=False, **kwargs)
+    return model_call(obj, inputs, training=False, **kwargs)
   # training=True may update batch-norm moving statistics: undo that so the
   # later comparisons with the source model see the exported values.
   # Only non-trainable variables (moving statistics) change in a forward
@@ -33,7 +38,7 @@ def call(obj, inputs, training, spec, kwargs=None):
                if id(v) not in trainable]
   saved = [v.numpy() for v in variables]
   try:
-    return obj(inputs, training=True, **kwargs)
+    return model_call(obj, inputs, training=True, **kwargs)
   finally:
     for v, value in zip(variables, saved):
       v.assign(value)
@@ -253,8 +258,8 @@ def check_variables(r, obj, where, spec, case):
       if not weights:
         return None
       loss = _projection_loss(out, weights)
-    return tape.gradient(loss, trainable,
-                         unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return model_call(tape.gradient, loss, trainable,
+                      unconnected_gradients=tf.UnconnectedGradients.ZERO)
   g = r.guard(f'{where} gradients', grads)
   if g is None:
     return
@@ -275,15 +280,30 @@ def check_variables(r, obj, where, spec, case):
 
 
 def check_signature(r, obj, loaded_sigs, spec):
-  """serving_default exists and its inputs follow the declared spec."""
+  """serving_default exists and its inputs follow the API.
+
+  A declared spec (this project's exports) fixes the input names; for any
+  other SavedModel only what its __call__ fixes is asked (the common APIs
+  do not name signature inputs or outputs), and a missing serving_default
+  is a warning: hub.KerasLayer uses __call__.
+  """
   sig = loaded_sigs.get('serving_default') if loaded_sigs else None
+  inferred = spec.get('inferred', False)
   if not r.ok(sig is not None, 'serving_default signature exists',
-              ', '.join(sorted(loaded_sigs or {})) or 'none'):
+              ', '.join(sorted(loaded_sigs or {})) or 'none',
+              'serving tools call signatures; hub.KerasLayer uses __call__',
+              fail=WARN if inferred else FAIL):
     return None
   _, kw = sig.structured_input_signature
   problems = []
-  for s in spec['inputs']['specs']:
-    got = kw.get(s['name'])
+  names = _signature_names(spec, kw)
+  if names is None:
+    r.add(WARN, 'serving_default inputs match __call__',
+          ', '.join(sorted(kw)), 'cannot pair them with the inputs of '
+          '__call__ by name: not compared')
+    return None
+  for s, name in zip(spec['inputs']['specs'], names):
+    got = kw.get(name)
     if got is None:
       problems.append(f"missing input {s['name']}")
       continue
@@ -296,43 +316,104 @@ def check_signature(r, obj, loaded_sigs, spec):
           w is None and h is not None for w, h in zip(want, have)):
         problems.append(f"{s['name']} shape {have} (declared {want}; None "
                         'dims must stay dynamic)')
-  r.ok(not problems, 'serving_default inputs match the declared API',
+  r.ok(not problems, 'serving_default inputs match the declared API'
+       if not inferred else 'serving_default inputs match __call__',
        ', '.join(f"{s['name']}:{s['dtype']}{s['shape']}"
-                 for s in spec['inputs']['specs']), '; '.join(problems))
-  return sig
+                 for s in spec['inputs']['specs']), '; '.join(problems),
+       fail=WARN if inferred else FAIL)
+  return None if problems and inferred else sig
+
+
+def _signature_names(spec, kw):
+  """Signature input name for each input of __call__, or None."""
+  specs = spec['inputs']['specs']
+  if spec['inputs']['dict'] or not spec.get('inferred', False):
+    return [s['name'] for s in specs]
+  if len(specs) == 1 and len(kw) == 1:  # One tensor: names may differ.
+    return list(kw)
+  return None
+
+
+def _signature_match(out, path, value, inferred):
+  """The signature output equal to __call__'s leaf `path` and its
+  distance: by name (this project's naming: key, key_i for lists), else
+  (inferred API) the closest output of the same shape."""
+  base = path.split('#')[0]
+  for name in (base.replace('/', '_'), base) if base else ():
+    if name in out:
+      return name, diff(out[name], value)[0]
+  if len(out) == 1 and not base:
+    name = next(iter(out))
+    return name, diff(out[name], value)[0]
+  if not inferred:  # This project's exports: by name only.
+    return None, math.inf
+  best = (None, math.inf)
+  v = np.asarray(value)
+  for name, t in out.items():
+    t = np.asarray(t)
+    if t.shape == v.shape and t.dtype.kind == v.dtype.kind:
+      d = diff(t, v)[0] if t.dtype.kind == 'f' else (
+          0.0 if np.array_equal(t, v) else math.inf)
+      if d < best[1]:
+        best = (name, d)
+  return best
 
 
 def check_serving_equals_call(r, obj, sig, spec, case):
+  """serving_default gives __call__(training=False)'s outputs, paired by
+  name (this project's naming) or, for any other SavedModel, by value."""
+  inferred = spec.get('inferred', False)
   def run():
     inputs = case['inputs']
+    _, kw = sig.structured_input_signature
+    names = _signature_names(spec, kw)
     if spec['inputs']['dict']:
-      out = sig(**inputs)
+      out = model_call(sig, **{n: inputs[s['name']] for n, s in
+                               zip(names, spec['inputs']['specs'])})
     else:
-      out = sig(**{spec['inputs']['specs'][0]['name']: inputs})
+      out = model_call(sig, **{names[0]: inputs})
     ref = call(obj, inputs, False, spec, case['kwargs'])
     if not spec.get('returns_dict', True):
       ref = {next(iter(spec['outputs'])): ref}
     worst, over = 0.0, []
-    for key, value in ref.items():
-      vals = value if isinstance(value, (list, tuple)) else [value]
-      names = ([f'{key}_{i}' for i in range(len(vals))]
-               if isinstance(value, (list, tuple)) else [key])
+    for path, value in leaves(ref):
+      if '#' in path:  # Ragged: signatures return dense tensors.
+        continue
+      key = path.split('/')[0]
       tol = spec['outputs'].get(key, {}).get('tolerance', 0.0)
-      for n, v in zip(names, vals):
-        if n not in out:
-          raise KeyError(f'serving_default lacks output {n}')
-        d = diff(out[n], v)[0]
-        worst = max(worst, d)
-        if d > tol:
-          over.append(f'{n} {d:.3g} > {tol:g}')
+      name, d = _signature_match(out, path, value, inferred)
+      if name is None:
+        over.append(f'no output for {path}')
+        continue
+      worst = max(worst, d)
+      if d > tol:
+        over.append(f'{name} vs {path} {d:.3g} > {tol:g}')
     return worst, over
-  # Both run the same graph, but graph optimizations may order float ops
-  # differently: allow the declared tolerance (0 for ids, exact outputs).
   res = r.guard('serving_default equals __call__(training=False)', run)
   if res is not None:
     worst, over = res
+    # Both run the same graph, but graph optimizations may order float ops
+    # differently: allow the declared tolerance (0 for ids, exact outputs).
     r.ok(not over, 'serving_default equals __call__(training=False)',
-         f'max abs diff {worst:.3g}', '; '.join(over[:3]))
+         f'max abs diff {worst:.3g}', '; '.join(over[:3]),
+         fail=WARN if inferred else FAIL)
+
+
+def check_signatures_callable(r, obj, task):
+  """Every signature runs on inputs generated from its own input specs."""
+  from .infer import signature_inputs  # pylint: disable=g-import-not-at-top
+  sigs = getattr(obj, 'signatures', None) or {}
+  r.ok(bool(sigs), 'signatures exist', ', '.join(sorted(sigs)) or 'none')
+  for name in sorted(sigs):
+    sig = sigs[name]
+    inputs = signature_inputs(sig, task)
+    out = r.guard(f'signature {name} callable', lambda s=sig, i=inputs:
+                  model_call(s, **i))
+    if out is not None:
+      shapes = ', '.join(f'{k} {list(np.shape(v))}'
+                         for k, v in sorted(out.items()))
+      r.add(PASS, f'signature {name} callable',
+            f"inputs {', '.join(sorted(inputs)) or 'none'} -> {shapes}")
 
 
 def check_training_mode(r, obj, spec, case):

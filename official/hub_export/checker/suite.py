@@ -1,38 +1,83 @@
-"""All checks of one SavedModel, in order."""
+"""All checks of one SavedModel, in order: the op scan first (nothing of the
+model runs if it acts on the machine), then load and call."""
 
 import time
 
+from . import opscan
 from .files import check_files
 from .files import check_self_contained
 from .files import directory_sizes
 from .graph import check_graph_softmax
 from .infer import generate_cases
 from .infer import infer_spec
+from .infer import not_reusable_reason
 from .keras_layer import check_keras_layer
-from .report import FAIL, PASS, Report
+from .report import FAIL, PASS, WARN, ModelError, Report, model_call
 from .reusable import check_object
 from .reusable import check_serving_equals_call
 from .reusable import check_signature
+from .reusable import check_signatures_callable
 from .reusable import check_training_mode
 from .task import check_task
 
-def run_checks(saved_model, spec=None, cases=None, task='custom'):
+
+def check_ops(r, info, saved_model, allow_ops=(), libraries=True):
+  """The op scan (saved_model.pb read, nothing loaded); False if the model
+  must not be loaded: an op acts on the machine, or it is unreadable."""
+  def run():
+    try:
+      return opscan.scan(saved_model, allow_ops)
+    except opscan.ScanError as e:
+      raise ModelError(e) from None
+  scan = r.guard('op scan', run)
+  if scan is None:
+    return False
+  info['op_scan'] = {k: scan[k] for k in (
+      'tensorflow_version', 'functions', 'op_count', 'file_paths', 'denied',
+      'allowed', 'object_graph')}
+  if scan['denied']:
+    r.add(FAIL, 'op scan: no op acts on the machine',
+          f"{len(scan['denied'])} op(s) refused, nothing was loaded or run",
+          opscan.describe(scan['denied']) + '; if you trust this model, '
+          'let named ops through with --allow_ops=' +
+          ','.join(sorted({e['op'] for e in scan['denied']})))
+    return False
+  allowed = (f"; allowed by --allow_ops: {opscan.describe(scan['allowed'])}"
+             if scan['allowed'] else '')
+  r.add(PASS, 'op scan: no op acts on the machine',
+        f"{scan['op_count']} ops in {scan['functions']} functions, written "
+        f"by TensorFlow {scan['tensorflow_version']}{allowed}")
+  if libraries:
+    libs = opscan.op_libraries(scan['op_types'])
+    info['op_scan']['op_libraries'] = libs
+    if libs:
+      r.ok('unknown' not in libs, 'op libraries', '; '.join(
+          f"{p}: {', '.join(ops)}" for p, ops in sorted(libs.items())),
+           'no installed package registers the ops under unknown',
+           fail=WARN)
+  return True
+
+
+def run_checks(saved_model, spec=None, cases=None, task='custom',
+               allow_ops=()):
   """All checks; returns (Report, info dict).
 
   With `spec`/`cases` (an export's declared API and the source model's
   outputs) outputs are compared with the source; without, the API is read off
   the SavedModel and sample inputs are generated for `task`.
   """
+  r = Report()
+  info = {}
+  if not check_ops(r, info, saved_model, allow_ops):
+    return r, info
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   try:
     import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     pass
-  r = Report()
-  info = {}
   r.guard('files', lambda: check_files(r, saved_model))
   t0 = time.perf_counter()
-  obj = r.guard('hub.load', lambda: hub.load(saved_model))
+  obj = r.guard('hub.load', lambda: model_call(hub.load, saved_model))
   info['load_seconds'] = round(time.perf_counter() - t0, 3)
   if obj is None:
     return r, info
@@ -42,10 +87,21 @@ def run_checks(saved_model, spec=None, cases=None, task='custom'):
   r.add(PASS, 'sizes', ', '.join(f'{k} {mb(v)}' for k, v in
                                  info['sizes'].items()))
   if spec is None:
-    if not hasattr(obj, '__call__'):
-      r.add(FAIL, 'root.__call__ exists', 'no __call__: not a reusable '
-            'SavedModel (TF1 hub.Module or signatures only?)')
+    why = r.guard('reusable SavedModel', lambda: not_reusable_reason(
+        obj, info['op_scan']['object_graph']))
+    if why:  # Only what applies to any SavedModel.
+      r.not_reusable = why
+      r.add(WARN, 'reusable SavedModel', 'no', why)
+      r.guard('signatures', lambda: check_signatures_callable(r, obj, task))
+      if info['op_scan']['object_graph']:
+        r.guard('self-contained', lambda: check_self_contained(
+            r, saved_model, {'task': task}, None))
       return r, info
+    if not hasattr(obj, 'trainable_variables'):
+      r.add(WARN, 'root.trainable_variables exists', 'missing',
+            'hub.KerasLayer(trainable=True) fine-tunes nothing: build the '
+            'root on tf.train.Checkpoint and set variables, '
+            'trainable_variables and regularization_losses')
     spec = r.guard('read the API off __call__', lambda: infer_spec(obj, task))
     if spec is None:
       return r, info
@@ -53,10 +109,16 @@ def run_checks(saved_model, spec=None, cases=None, task='custom'):
     if cases is None:
       return r, info
   info['api'] = spec
+  _reusable_checks(r, saved_model, obj, spec, cases)
+  return r, info
+
+
+def _reusable_checks(r, saved_model, obj, spec, cases):
   by_target = {}
   for c in cases:
     by_target.setdefault(c['target'], []).append(c)
-  # Each group is guarded: a crash inside one is a FAIL, not a lost report.
+  # Each group is guarded: the model's errors are FAILs, the checker's own
+  # are ERRORs, and neither loses the rest of the report.
   r.guard('root checks', lambda: check_object(r, obj, 'root', spec,
                                               by_target.get('', [])))
   r.guard('graph checks', lambda: check_graph_softmax(r, obj, spec))
@@ -80,4 +142,3 @@ def run_checks(saved_model, spec=None, cases=None, task='custom'):
       by_target.get(''):
     r.guard('hub.KerasLayer checks', lambda: check_keras_layer(
         r, saved_model, obj, spec, by_target['']))
-  return r, info

@@ -7,6 +7,7 @@ from .graph import check_image_range
 from .infer import ENCODER_INPUTS
 from .infer import SENTENCES
 from .report import WARN
+from .report import model_call
 from .reusable import call
 
 def check_task(r, obj, spec, cases):
@@ -61,8 +62,8 @@ def check_task(r, obj, spec, cases):
     for sub in ('tokenize', 'bert_pack_inputs'):
       r.ok(hasattr(obj, sub), f'preprocessor .{sub} exists')
     if hasattr(obj, 'tokenize'):
-      tok = r.guard('preprocessor .tokenize', lambda: obj.tokenize(
-          tf.constant(SENTENCES)))
+      tok = r.guard('preprocessor .tokenize', lambda: model_call(
+          obj.tokenize, tf.constant(SENTENCES)))
       if tok is not None:
         r.ok(isinstance(tok, tf.RaggedTensor) and tok.dtype == tf.int32,
              'preprocessor .tokenize returns ragged int32',
@@ -70,8 +71,8 @@ def check_task(r, obj, spec, cases):
         r.ok(hasattr(obj.tokenize, 'get_special_tokens_dict'),
              'preprocessor .tokenize.get_special_tokens_dict exists')
         if hasattr(obj, 'bert_pack_inputs'):
-          packed = r.guard('preprocessor .bert_pack_inputs', lambda:
-                           obj.bert_pack_inputs([tok, tok], seq_length=16))
+          packed = r.guard('preprocessor .bert_pack_inputs', lambda: model_call(
+              obj.bert_pack_inputs, [tok, tok], seq_length=16))
           if packed is not None:
             shape = np.asarray(packed['input_word_ids']).shape
             r.ok(shape == (len(SENTENCES), 16),
