@@ -45,8 +45,10 @@ every exported weight's value must then be found in the file's weights
 `safe_mode=True`: Lambda layers and unregistered custom classes are refused.
 Verification compares each export with the Keras 3 model in memory.
 """
+import dataclasses
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Keras 3 is this recipe's Keras (the other recipes' preamble selects
@@ -108,14 +110,17 @@ def detect_api(model) -> str:
   return 'model'
 
 
-def _record_sources(ctx, loaded):
+def _record_sources(ctx, loaded, **info):
+  """The input files with their hashes in the export record; `info` (the
+  API, the model class) goes with the .keras file or the preset's config."""
   if loaded.kind == 'keras':
-    ctx.add_source('keras_model', loaded.path)
+    ctx.add_source('keras_model', loaded.path, **info)
   else:
     for name in sorted(os.listdir(loaded.path)):
       full = os.path.join(loaded.path, name)
       if os.path.isfile(full):
-        ctx.add_source(f'preset/{name}', full)
+        ctx.add_source(f'preset/{name}', full,
+                       **(info if name == keras3.PRESET_CONFIG else {}))
     assets = os.path.join(loaded.path, 'assets')
     for root, _, files in os.walk(assets):
       for name in sorted(files):
@@ -306,6 +311,21 @@ def build_bert_preprocessor(tokenizer, seq_length):
   return obj, mine, reference
 
 
+def _vocab_attributes(tokenizer, tmp):
+  """`vocab_file` (asset) and `do_lower_case`, as the TF Hub BERT encoders
+  carry them for code that builds its own tokenizer from them."""
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  if not isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
+    return {}
+  path = os.path.join(tmp, 'vocab.txt')
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write(''.join(t + '\n' for t in tokenizer.get_vocabulary()))
+  return dict(vocab_file=tf.saved_model.Asset(path),
+              do_lower_case=tf.Variable(bool(tokenizer.lowercase),
+                                        trainable=False,
+                                        name='do_lower_case'))
+
+
 def export_bert(ctx, loaded, opts):
   backbone, probe, tokenizer = _bert_parts(loaded)
   keras3.check_weights_from_files(backbone.weights, loaded)
@@ -326,10 +346,12 @@ def export_bert(ctx, loaded, opts):
         f'EXPORTS must name one or both of encoder, preprocessor for a BERT '
         f'encoder; got {exports}')
   if 'encoder' in exports:
-    ctx.save('encoder', keras3.reusable(backbone, call),
-             bert_family.ENCODER_SPEC,
-             bert_family.encoder_cases(backbone.vocabulary_size, False),
-             lambda case: reference(case.inputs))
+    with tempfile.TemporaryDirectory(prefix='keras_bert_vocab_') as tmp:
+      ctx.save('encoder', keras3.reusable(
+          backbone, call, **_vocab_attributes(tokenizer, tmp)),
+               bert_family.ENCODER_SPEC,
+               bert_family.encoder_cases(backbone.vocabulary_size, False),
+               lambda case: reference(case.inputs))
   if 'preprocessor' in exports:
     if tokenizer is None:
       raise spec.ExportError(
@@ -386,41 +408,58 @@ def export_image_classifier(ctx, loaded, opts):
     return tf.convert_to_tensor(images, tf.float32) * scale255 + offset
 
   dense = task.output_dense
-  pooled = task.pooler.output
   linear = dense.activation in (None, keras.activations.linear)
-  logits = dense.output if linear else None
-  probe = keras.Model(task.inputs, [pooled] + ([logits] if linear else []))
+  # The features are the input of the final Dense layer, behind its dropout
+  # (found structurally: the pooler's output for ResNet/EfficientNet, the
+  # class token for ViT). Sub-models share the task's layers.
+  cut, dropout = dense.input, None
+  producer = cut._keras_history.operation  # pylint: disable=protected-access
+  if isinstance(producer, keras.layers.Dropout):
+    cut, dropout = producer.input, producer
+  features = keras.Model(task.inputs, cut)
+  logits = keras.Model(task.inputs, dense.output) if linear else task
 
-  def parts(images, training=False):
-    out = probe(normalize(images), training=training)
-    features = out[0]
+  def classify(x, training=False):
     if linear:
-      return features, out[1]
-    # The Dense layer ends in an activation (softmax): its logits are
-    # computed from the same weights, and dropout applied as the task does.
-    x = task.output_dropout(features, training=training)
-    return features, tf.matmul(x, dense.kernel.value) + dense.bias.value
+      return logits(x, training=training)
+    # The Dense layer ends in an activation (softmax): its logits, from
+    # the same weights after the same dropout.
+    pooled = features(x, training=training)
+    if dropout is not None:
+      pooled = dropout(pooled, training=training)
+    return tf.matmul(pooled, dense.kernel.value) + dense.bias.value
 
-  calls = {'feature_vector': lambda x, training=False: parts(x, training)[0],
-           'classification': lambda x, training=False: parts(x, training)[1]}
+  calls = {
+      'feature_vector': lambda images, training=False: features(
+          normalize(images), training=training),
+      'classification': lambda images, training=False: classify(
+          normalize(images), training=training)}
+  owners = {'feature_vector': features, 'classification': logits}
   size = opts['image_size'] or (converter.image_size[0]
                                 if converter.image_size and
                                 converter.image_size[0] else 224)
   cases = image_models.sample_cases(int(size))
-  # Reference: the in-memory task's own layers on the converter's affine map
-  # computed separately (numpy), run as a graph.
-  run_probe = keras3.graph_reference(lambda x: parts_reference(x))
-
-  def parts_reference(x):
-    out = probe(x * scale255 + offset, training=False)
-    return out[0], (out[1] if linear else
-                    tf.matmul(out[0], dense.kernel.value) + dense.bias.value)
-
+  specs = dict(image_models.EXPORTS)
+  fixed = list(task.inputs[0].shape[1:3])
+  if None not in fixed:
+    # A backbone built for one image size (ViT's position embeddings): the
+    # export takes that size only.
+    specs = {name: dataclasses.replace(s, inputs=tf.TensorSpec(
+        [None] + fixed + [3], tf.float32, name=image_models.IMAGES.name))
+             for name, s in specs.items()}
+    cases = [c for c in image_models.sample_cases(fixed[0])
+             if list(c.inputs.shape[1:3]) == fixed]
+  # Reference: the in-memory task's layers, on the converter's affine map
+  # computed apart from the export's, run as a graph.
+  references = {
+      'feature_vector': keras3.graph_reference(
+          lambda x: features(x * scale255 + offset, training=False)),
+      'classification': keras3.graph_reference(
+          lambda x: classify(x * scale255 + offset, training=False))}
   for name in exports:
-    index = 0 if name == 'feature_vector' else 1
-    ctx.save(name, keras3.reusable(task, calls[name]),
-             image_models.EXPORTS[name], cases,
-             lambda case, i=index: run_probe(case.inputs)[i])
+    ctx.save(name, keras3.reusable(owners[name], calls[name]),
+             specs[name], cases,
+             lambda case, r=references[name]: r(case.inputs))
 
 
 # ---------------------------------------------------------------------------
@@ -431,10 +470,8 @@ def export(ctx: driver.Context):
     raise spec.UsageError('--model_path is required: a .keras file or a '
                           'KerasHub preset directory')
   loaded = keras3.load(FLAGS.model_path)
-  _record_sources(ctx, loaded)
   api = opts['api'] if opts['api'] != 'auto' else detect_api(loaded.model)
-  ctx.sources['keras_model'] = dict(ctx.sources.get('keras_model', {}),
-                                    api=api, **keras3.describe(loaded.model))
+  _record_sources(ctx, loaded, api=api, **keras3.describe(loaded.model))
   if api == 'model':
     keras3.check_weights_from_files(loaded.model.weights, loaded)
     export_model(ctx, loaded, opts)
