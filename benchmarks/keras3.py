@@ -133,7 +133,8 @@ def compare(workdir, repeats=3, quick=False, verified=True, rounds=1,
       [('ours_cls', os.path.join(d('ours_noverify0'), 'classification'),
         image_opts(quick)),
        ('keras_cls', d('keras_export0'),
-        image_opts(quick, mean=MEAN, std=STD, endpoint='serve'))],
+        image_opts(quick, mean=MEAN, std=STD, endpoint='serve',
+                   normalize_in_call=True))],
       workdir, repeats, quick)
   o, k = res['ours_cls'], res['keras_cls']
   f = lambda r, key: '/'.join(f'{x:.2f}' for x in r[key])
@@ -170,8 +171,9 @@ def compare(workdir, repeats=3, quick=False, verified=True, rounds=1,
       Row(f'inference, batch {image_opts(quick)["batch"]} x 224x224',
           o['latency_s'] * 1e3, k['latency_s'] * 1e3, 'ms, median', 1.05,
           f'median of {o["latency_calls"]} / {k["latency_calls"]} calls after '
-          '2 warm-up, alternating in one process; ours obj(x, '
-          'training=False), theirs obj.serve(x)', fmt='{:.1f}'),
+          '2 warm-up, alternating in one process, both from [0, 1] '
+          'images: ours obj(x, training=False) (normalizes in its graph), '
+          'theirs obj.serve((x - mean) / std)', fmt='{:.1f}'),
       Row('max abs diff ours vs theirs: logits',
           common.max_abs_diff(o['npz'], k['npz'])['output'], None,
           note='theirs fed the normalized images it expects',

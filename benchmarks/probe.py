@@ -29,7 +29,8 @@ Model Garden's vision export), "finetune": true, "softmax": false (apply
 softmax to the outputs written, to compare logits with a model that returns
 probabilities), "endpoint": "serve" (an inference-only export, e.g. Keras
 3's `model.export()`: call `obj.serve(x)`, and build KerasLayer from its
-`serving_default` signature)}. "timing": {"calls": 10, "budget_s": 20, "steps": 3}. Prints
+`serving_default` signature), "normalize_in_call": true (with "endpoint" and
+"mean"/"std": normalize [0, 1] images inside the timed call)}. "timing": {"calls": 10, "budget_s": 20, "steps": 3}. Prints
 one line `PROBE {json}`.
 """
 import json
@@ -149,7 +150,15 @@ def inference(name, obj, opts, result, out_npz):
     outputs.update(leaves(pair, 'pair'))
   else:
     x = images(opts)
-    if opts.get('endpoint'):  # An inference-only export (Keras 3 `serve`).
+    if opts.get('endpoint') and opts.get('normalize_in_call'):
+      # An inference-only export (Keras 3 `serve`) without its
+      # preprocessing: normalize [0, 1] images in the timed call, as its
+      # user must (ours does it inside its graph).
+      raw = tf.constant(images(dict(opts, mean=None)))
+      mean = tf.constant(opts['mean'], tf.float32)
+      std = tf.constant(opts['std'], tf.float32)
+      call = lambda: getattr(obj, opts['endpoint'])((raw - mean) / std)
+    elif opts.get('endpoint'):  # An inference-only export (Keras 3 `serve`).
       call = lambda: getattr(obj, opts['endpoint'])(x)
     else:
       call = lambda: obj(x, training=False)

@@ -64,9 +64,7 @@ import gin  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
 from official.hub_export import driver  # pylint: disable=g-import-not-at-top
-from official.hub_export import image_models  # pylint: disable=g-import-not-at-top
 from official.hub_export import keras3  # pylint: disable=g-import-not-at-top
 from official.hub_export import spec  # pylint: disable=g-import-not-at-top
 from official.hub_export import writer  # pylint: disable=g-import-not-at-top
@@ -234,9 +232,10 @@ def _wordpiece_tokenize(tokenizer):
 
 
 # Text on which the exported tokenizer must give KerasHub's ids exactly (at
-# export time, beyond the verification cases): case, accents, punctuation,
-# CJK, control and zero-width characters, long words, special tokens.
-CHECK_TEXT = bert_family.SENTENCES + [
+# export time, beyond the verification cases, which add bert_family's
+# SENTENCES): case, accents, punctuation, CJK, control and zero-width
+# characters, long words, special tokens.
+CHECK_TEXT = [
     'Jumping!!  over\tthe\nlazy DOGS', 'ÀÉÎÕÜ façade Ångström', 'a' * 150,
     'hello,world?', '\u00adsoft\u200bzero', 'ｆｕｌｌｗｉｄｔｈ ﬁ', '[CLS] [SEP] [MASK]',
     'emoji 😀 and ¿¡ punctuation…', '']
@@ -246,6 +245,7 @@ def build_bert_preprocessor(tokenizer, seq_length):
   """The preprocessor object, its tokenize function and its reference (the
   KerasHub tokenizer and MultiSegmentPacker, run as graphs)."""
   import keras_hub  # pylint: disable=g-import-not-at-top
+  from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
   from official.nlp.modeling import layers as mg_layers  # pylint: disable=g-import-not-at-top
   tokenize = _wordpiece_tokenize(tokenizer)
   special = dict(vocab_size=tokenizer.vocabulary_size(),
@@ -279,10 +279,10 @@ def build_bert_preprocessor(tokenizer, seq_length):
                 input_type_ids=tf.cast(segment_ids, tf.int32))
 
   mine = tf.function(tokenize, autograph=False)
-  text = tf.constant(CHECK_TEXT)
-  got = mine(text).merge_dims(1, 2).to_list()
-  want = run_tokenizer(text).to_list()
-  bad = [t for t, g, w in zip(CHECK_TEXT, got, want) if g != w]
+  check_text = bert_family.SENTENCES + CHECK_TEXT
+  got = mine(tf.constant(check_text)).merge_dims(1, 2).to_list()
+  want = run_tokenizer(tf.constant(check_text)).to_list()
+  bad = [t for t, g, w in zip(check_text, got, want) if g != w]
   if bad:
     raise spec.ExportError(
         f'the exported tokenizer differs from KerasHub\'s {type(tokenizer).__name__} '
@@ -327,6 +327,8 @@ def _vocab_attributes(tokenizer, tmp):
 
 
 def export_bert(ctx, loaded, opts):
+  # Model Garden's NLP library (and tf_keras) only for the BERT API.
+  from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
   backbone, probe, tokenizer = _bert_parts(loaded)
   keras3.check_weights_from_files(backbone.weights, loaded)
 
@@ -390,6 +392,7 @@ def _converter_affine(task):
 
 def export_image_classifier(ctx, loaded, opts):
   import keras  # pylint: disable=g-import-not-at-top
+  from official.hub_export import image_models  # pylint: disable=g-import-not-at-top
   task = loaded.model
   exports = opts['exports'] or list(image_models.EXPORTS)
   unknown = [e for e in exports if e not in image_models.EXPORTS]

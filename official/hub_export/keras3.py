@@ -36,7 +36,7 @@ import io
 import json
 import os
 import zipfile
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -279,7 +279,3 @@ def sample_value(s: tf.TensorSpec, batch: int, size: int,
       f'input {s.name} has dtype {s.dtype.name}, for which no sample inputs '
       'can be made: export a model with numeric inputs (put string '
       'preprocessing in a separate preprocessor)')
-
-
-def optional_value(x: Optional[Any], default: Any) -> Any:
-  return default if x is None else x
