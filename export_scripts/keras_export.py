@@ -245,7 +245,7 @@ def build_bert_preprocessor(tokenizer, seq_length):
   """The preprocessor object, its tokenize function and its reference (the
   KerasHub tokenizer and MultiSegmentPacker, run as graphs)."""
   import keras_hub  # pylint: disable=g-import-not-at-top
-  from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
+  bert_family = _bert_family()
   from official.nlp.modeling import layers as mg_layers  # pylint: disable=g-import-not-at-top
   tokenize = _wordpiece_tokenize(tokenizer)
   special = dict(vocab_size=tokenizer.vocabulary_size(),
@@ -326,9 +326,22 @@ def _vocab_attributes(tokenizer, tmp):
                                         name='do_lower_case'))
 
 
+def _bert_family():
+  """official.hub_export.bert_family, imported only for the BERT API.
+
+  It imports Model Garden's NLP library (and tf_keras), a few seconds of an
+  export that the other APIs do not need. Model Garden registers gin
+  configurables on import, which gin refuses once the driver has parsed
+  (and locked) the config: none of them is bound by this recipe's configs,
+  so they are registered with the config unlocked.
+  """
+  with gin.unlock_config():
+    from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
+  return bert_family
+
+
 def export_bert(ctx, loaded, opts):
-  # Model Garden's NLP library (and tf_keras) only for the BERT API.
-  from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
+  bert_family = _bert_family()
   backbone, probe, tokenizer = _bert_parts(loaded)
   keras3.check_weights_from_files(backbone.weights, loaded)
 

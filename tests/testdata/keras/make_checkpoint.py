@@ -1,6 +1,7 @@
 """Writes tests/testdata/keras/tiny.keras: a tiny trained-looking Keras 3 model.
 
-(And lambda.keras: a model with a Lambda layer, which the recipe refuses.)
+(And lambda.keras: a model with a Lambda layer, which the recipe refuses;
+tiny_reference.npz: tiny.keras's Keras 3 outputs, losses and variables.)
 
 What a Keras 3 user saves with `model.save('x.keras')`: a functional model
 with a kernel regularizer (L2) and a bias regularizer (L1), batch norm with
@@ -201,4 +202,5 @@ if __name__ == '__main__':
     randomize(m)
     m.save(MODEL)
     lambda_model(os.path.join(HERE, 'lambda.keras'))
-    print('wrote', MODEL, 'and lambda.keras')
+    write('tiny', os.path.join(HERE, 'tiny_reference'))
+    print('wrote', MODEL, 'lambda.keras and tiny_reference.npz')
