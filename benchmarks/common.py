@@ -45,11 +45,13 @@ class Timed:
 
 
 def timed(cmd: List[str], log: str, cwd: str = ROOT, check: bool = True,
-          timeout: Optional[float] = None) -> Timed:
-  """Runs `cmd` in a new process; wall time and peak RSS of that process."""
+          timeout: Optional[float] = None,
+          environ: Optional[dict] = None) -> Timed:
+  """Runs `cmd` in a new process (environment `environ`, default `env()`);
+  wall time and peak RSS of that process."""
   with open(log, 'w') as f:
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=f,
+    proc = subprocess.Popen(cmd, cwd=cwd, env=environ or env(), stdout=f,
                             stderr=subprocess.STDOUT)
     deadline = time.time() + timeout if timeout else None
     while True:
@@ -250,9 +252,8 @@ class Row:
             f(self.ours), f(self.theirs), ratio, self.verdict, self.note]
 
 
-def table(rows: List[Row]) -> str:
-  head = ['metric', 'ours', 'Model Garden', 'ours / theirs', 'target',
-          'notes']
+def table(rows: List[Row], theirs: str = 'Model Garden') -> str:
+  head = ['metric', 'ours', theirs, 'ours / theirs', 'target', 'notes']
   lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
   for r in rows:
     lines.append('| ' + ' | '.join(c.replace('|', '/') for c in r.cells())

@@ -18,8 +18,9 @@ same inputs. Prints one table per case with the ratio ours / theirs (lower is
 better) and the targets met or missed, with the machine it ran on, and writes
 the same to `--out` (benchmarks/RESULTS.md by default).
 
-Per-recipe scripts: benchmarks/bert.py, benchmarks/resnet.py (each also runs
-alone); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
+Per-recipe scripts: benchmarks/bert.py, benchmarks/resnet.py, and
+benchmarks/keras3.py (KerasHub model: ours vs Keras 3's own `model.export()`)
+(each also runs alone); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
 our SavedModel writer with Keras `model.save` on the same in-memory encoder.
 """
 import argparse
@@ -34,21 +35,25 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert  # pylint: disable=g-import-not-at-top
 import common  # pylint: disable=g-import-not-at-top
+import keras3  # pylint: disable=g-import-not-at-top
 import resnet  # pylint: disable=g-import-not-at-top
 
-CASES = ('bert', 'resnet', 'writer')
+CASES = ('bert', 'resnet', 'keras', 'writer')
 
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(
       description=__doc__.split('\n')[0],
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--cases', default='bert,resnet',
+  p.add_argument('--cases', default='bert,resnet,keras',
                  help=f'comma-separated, of {", ".join(CASES)} (empty: only '
                  '--sizes)')
   p.add_argument('--bert_sizes', default='L-4/H-256,L-12/H-768',
                  help='BERT sizes compared (each a TF Hub BERT size with a '
                  'config under configs/bert/)')
+  p.add_argument('--keras_size', default='tiny', choices=sorted(keras3.SIZES),
+                 help='the KerasHub ResNet of the keras case (ours vs Keras '
+                 '3 model.export())')
   p.add_argument('--sizes', nargs='?', const=','.join(bert.SWEEP),
                  default=None, help='also tabulate export time and peak '
                  'memory per BERT size (default list: '
@@ -104,7 +109,7 @@ def machine_lines(m, load_start, load_end):
 
 def targets(sections):
   lines = []
-  for title, rows in sections:
+  for title, rows, *_ in sections:
     for r in rows:
       if r.verdict:
         measured = (f'{r.ratio:.2f}x' if r.absolute_target is None
@@ -141,6 +146,14 @@ def main(argv=None):
           not args.noverified, not args.nolegacy, rounds):
         sections.append((title, rows))
         print(f'\n## {title}\n\n{common.table(rows)}', flush=True)
+    if 'keras' in args.cases:
+      print(f'[keras {args.keras_size}] ...', file=sys.stderr, flush=True)
+      for title, rows, _ in keras3.compare(
+          os.path.join(workdir, 'keras'), repeats, args.quick,
+          not args.noverified, rounds, size=args.keras_size):
+        sections.append((title, rows, keras3.THEIRS))
+        print(f'\n## {title}\n\n{common.table(rows, keras3.THEIRS)}',
+              flush=True)
     if 'writer' in args.cases:
       print('[writer vs keras save] ...', file=sys.stderr, flush=True)
       size = ([] if not args.quick else ['--layers=2', '--hidden=128'])
@@ -202,8 +215,8 @@ def main(argv=None):
     head.append('- **--quick**: small inputs and one process per SavedModel; '
                 'a smoke run, not numbers to quote')
   body = []
-  for title, rows in sections:
-    body += ['', f'## {title}', '', common.table(rows)]
+  for title, rows, *theirs in sections:
+    body += ['', f'## {title}', '', common.table(rows, *theirs)]
   for title, text in extra:
     body += ['', f'## {title}', '', text]
   if target_lines:
