@@ -18,7 +18,13 @@ def check_graph_softmax(r, obj, spec):
     return
   found = set()
   for fn in fns:
-    for t in fn.outputs:
+    # The declared outputs only: once a gradient was taken, `fn.outputs` also
+    # holds forward tensors kept for the backward pass (a ViT's attention
+    # softmax), which are not outputs of the model.
+    declared = [t for t in tf.nest.flatten(fn.structured_outputs,
+                                           expand_composites=True)
+                if isinstance(t, tf.Tensor)]
+    for t in declared:
       graph = fn.graph
       for _ in range(50):  # Walk back through pass-through ops and calls.
         op = t.op
