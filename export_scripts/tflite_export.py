@@ -3,6 +3,8 @@ r"""Writes the verified TFLite variations of one of our exports.
     python export_scripts/tflite_export.py --export_dir=OUT/encoder \
         [--builds=float32,dynamic_range,float16] [--output_dir=D] \
         [--input_size=N] [--overwrite]
+    python export_scripts/tflite_export.py \
+        --verify_variation=OUT/encoder_tflite/float32
 
 `--export_dir` is a SavedModel written (and verified) by one of the recipes:
 its `assets.extra/export_record.json` declares the API and tolerances. The
@@ -44,6 +46,9 @@ flags.DEFINE_integer('input_size', None,
                      'Fixed size of the dynamic non-batch input dimensions '
                      '(image height = width, sequence length); default: the '
                      "export's IMAGE_SIZE / seq_length.", lower_bound=1)
+flags.DEFINE_string('verify_variation', None,
+                    'Re-check a written variation (e.g. OUT/encoder_tflite/'
+                    'float32) against its record and its SavedModel instead.')
 flags.DEFINE_bool('overwrite', False,
                   'Replace an existing --output_dir (only after every build '
                   'verified).')
@@ -54,6 +59,13 @@ def main() -> int:
   explicit = any(a.startswith(('--verbosity', '-v=', '--v=')) for a in sys.argv)
   if not explicit:
     logging.set_verbosity(logging.WARNING)
+  if FLAGS.verify_variation:
+    r = tflite.verify_variation(FLAGS.verify_variation, FLAGS.export_dir)
+    worst = max(o['max_abs_diff'] for o in r['outputs'].values())
+    print(f'{os.path.abspath(FLAGS.verify_variation)}: verified against its '
+          f'SavedModel (max abs diff {worst:.2g}, every output within its '
+          'threshold)')
+    return 0
   if not FLAGS.export_dir:
     raise UsageError('--export_dir is required: pass the directory of an '
                      'exported SavedModel')

@@ -371,6 +371,18 @@ try:
 except ImportError:
   import tensorflow as tf
   Interpreter, runtime = tf.lite.Interpreter, 'tf.lite'
+def ops(path):
+  # The model's own operators: without the default (XNNPACK) delegate, which
+  # would show the ops it took over as one DELEGATE node.
+  try:
+    from ai_edge_litert.interpreter import OpResolverType
+    plain = Interpreter(model_path=path, experimental_op_resolver_type=
+                        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+  except ImportError:
+    plain = tf.lite.Interpreter(
+        model_path=path, experimental_op_resolver_type=
+        tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+  return sorted({o['op_name'] for o in plain._get_ops_details()})
 cases = np.load(req['cases'])
 n = req['n_cases']
 info = {}
@@ -398,7 +410,7 @@ for build, path in req['models'].items():
       'outputs': {k: {'dtype': np.dtype(d['dtype']).name,
                       'shape_signature': [int(x) for x in d['shape_signature']]}
                   for k, d in runner.get_output_details().items()},
-      'ops': sorted({o['op_name'] for o in it._get_ops_details()}),
+      'ops': ops(path),
       'seconds_per_case': latency,
   }
 print(json.dumps(info))
@@ -434,6 +446,37 @@ def run_interpreter(models: Dict[str, str], cases, workdir: str,
       result[b] = [{k[len(f'c{i}/'):]: z[k] for k in z.files
                     if k.startswith(f'c{i}/')} for i in range(len(cases))]
   return result, info
+
+
+_LOAD = r'''
+import json, sys
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+it = Interpreter(model_path=sys.argv[1], experimental_op_resolver_type=
+                 OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+it.allocate_tensors()
+print(json.dumps({'signatures': sorted(it.get_signature_list()),
+                  'tflite_ops': sorted({o['op_name']
+                                        for o in it._get_ops_details()})}))
+'''
+
+
+def load_info(model_path: str) -> dict:
+  """Loads a model.tflite with the LiteRT interpreter in a fresh isolated
+  process: its signatures and operators; ExportError if it does not load."""
+  from official.hub_export import verify  # pylint: disable=g-import-not-at-top
+  proc = subprocess.run([sys.executable, '-I', '-c', _LOAD,
+                         os.path.abspath(model_path)],
+                        cwd=os.path.dirname(os.path.abspath(model_path)),
+                        env=verify.consumer_env(), capture_output=True,
+                        text=True, check=False)
+  lines = proc.stdout.strip().splitlines()
+  if proc.returncode != 0 or not lines:
+    errors = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    raise ExportError(f'{MODEL} does not load in the LiteRT interpreter ('
+                      + (errors[-1].strip() if errors else
+                         f'exit {proc.returncode}') + '): re-create it with '
+                      'export_scripts/tflite_export.py')
+  return json.loads(lines[-1])
 
 
 # --------------------------------------------------------------- comparing
@@ -720,7 +763,7 @@ class Variation:
   record: dict
 
 
-def _check_destination(output_dir: str, overwrite: bool) -> None:
+def check_destination(output_dir: str, overwrite: bool) -> None:
   if os.path.isfile(output_dir):
     raise ExportError(f'{output_dir} is a file: remove it or choose another '
                       '--output_dir')
@@ -732,7 +775,7 @@ def _check_destination(output_dir: str, overwrite: bool) -> None:
 
 def move_into_place(tmp: str, output_dir: str, overwrite: bool) -> None:
   """Renames `tmp` to `output_dir`, replacing it only with `overwrite`."""
-  _check_destination(output_dir, overwrite)
+  check_destination(output_dir, overwrite)
   old = None
   if os.path.isdir(output_dir):
     if os.listdir(output_dir):
@@ -839,7 +882,7 @@ def write_variations(saved_model_dir: str, builds: Sequence[str] =
       saved_model_dir + os.sep):
     raise UsageError(f'--output_dir {output_dir} is inside the SavedModel: '
                      'write the variations beside it (the default)')
-  _check_destination(output_dir, overwrite)
+  check_destination(output_dir, overwrite)
   read_export(saved_model_dir)  # Fail fast, before creating anything.
   parent = os.path.dirname(output_dir)
   created = []
@@ -920,7 +963,7 @@ def for_recipe(exports, builds: Sequence[str], shown: Dict[str, str]):
       if into == sibling:
         sibling = None
       unsupported.append(str(e))
-      notes.append(f'  {shown[name]}: no TFLite variation: {e}')
+      notes.append(f'  {shown[name]}: ' + str(e).split(': ', 1)[-1])
       continue
     for v in vs:
       v.path = os.path.join(variation_dir(shown[name]), v.build)
@@ -928,3 +971,41 @@ def for_recipe(exports, builds: Sequence[str], shown: Dict[str, str]):
   if not done and unsupported:
     raise Unsupported(unsupported[0])
   return done, notes, sibling
+
+
+def verify_variation(build_dir: str, saved_model_dir: Optional[str] = None
+                     ) -> dict:
+  """Re-checks a written variation: its files are those its record hashed,
+  and `model.tflite` still agrees with the SavedModel it was converted from
+  (by default the record's path), by the rules it was written under.
+  Returns the comparison; raises ExportError naming what is wrong."""
+  build_dir = os.path.abspath(os.path.expanduser(build_dir))
+  path = os.path.join(build_dir, record_lib.EXTRA, record_lib.RECORD)
+  if not os.path.isfile(os.path.join(build_dir, MODEL)) or not os.path.isfile(
+      path):
+    raise ExportError(f'{build_dir} is not a TFLite variation (no {MODEL} '
+                      f'and {record_lib.EXTRA}/{record_lib.RECORD}): pass '
+                      'e.g. OUT/encoder_tflite/float32')
+  with open(path) as f:
+    vrec = json.load(f)
+  changed = [rel for rel, info in vrec['files'].items()
+             if not os.path.isfile(os.path.join(build_dir, rel)) or
+             record_lib.sha256(os.path.join(build_dir, rel)) != info['sha256']]
+  if changed:
+    raise ExportError(f'{build_dir}: {", ".join(changed)} differ(s) from its '
+                      'export record: the variation was modified after it was '
+                      'verified; re-create it with '
+                      'export_scripts/tflite_export.py')
+  src = vrec['source_saved_model']
+  saved_model_dir = saved_model_dir or src['path']
+  rec = read_export(saved_model_dir)
+  if saved_model_fingerprint(saved_model_dir) != src['fingerprint_sha256']:
+    raise ExportError(f'{saved_model_dir} is not the SavedModel {build_dir} '
+                      'was converted from (fingerprints differ)')
+  conv = vrec['conversion']
+  p = plan(saved_model_dir, rec, conv.get('input_size'))
+  cases = cases_for(p, seed=1)
+  expected = reference_outputs(saved_model_dir, cases)
+  with tempfile.TemporaryDirectory(prefix='hub_export_tflite_') as work:
+    return verify_builds(rec['api'], {vrec['build']: os.path.join(
+        build_dir, MODEL)}, cases, expected, work)[vrec['build']]
