@@ -19,7 +19,9 @@ better) and the targets met or missed, with the machine it ran on, and writes
 the same to `--out` (benchmarks/RESULTS.md by default).
 
 Per-recipe scripts: benchmarks/bert.py, benchmarks/resnet.py (each also runs
-alone); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
+alone); benchmarks/tflite.py (`--cases=tflite`) measures the TFLite
+variations against their SavedModel (size, latency on 1 and 2 threads,
+accuracy of the quantized builds); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
 our SavedModel writer with Keras `model.save` on the same in-memory encoder.
 """
 import argparse
@@ -35,8 +37,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert  # pylint: disable=g-import-not-at-top
 import common  # pylint: disable=g-import-not-at-top
 import resnet  # pylint: disable=g-import-not-at-top
+import tflite  # pylint: disable=g-import-not-at-top
 
-CASES = ('bert', 'resnet', 'writer')
+CASES = ('bert', 'resnet', 'writer', 'tflite')
 
 
 def parse_args(argv=None):
@@ -49,6 +52,9 @@ def parse_args(argv=None):
   p.add_argument('--bert_sizes', default='L-4/H-256,L-12/H-768',
                  help='BERT sizes compared (each a TF Hub BERT size with a '
                  'config under configs/bert/)')
+  p.add_argument('--tflite_models', default=tflite.DEFAULT_MODELS,
+                 help='models of the tflite case (TFLite variations vs their '
+                 'SavedModel): bert:L-<n>/H-<n> and/or resnet50')
   p.add_argument('--sizes', nargs='?', const=','.join(bert.SWEEP),
                  default=None, help='also tabulate export time and peak '
                  'memory per BERT size (default list: '
@@ -152,6 +158,15 @@ def main(argv=None):
                     'BERT encoder (`benchmarks/writer_vs_keras_save.py`)',
                     '```\n' + out + '\n```'))
       print('\n' + out, flush=True)
+    if 'tflite' in args.cases:
+      for model in [m for m in args.tflite_models.split(',') if m]:
+        print(f'[tflite {model}] ...', file=sys.stderr, flush=True)
+        title, text, _ = tflite.measure(model, os.path.join(
+            workdir, 'tflite_' + model.replace(':', '_').replace('/', '_')),
+                                         args.quick)
+        extra.append((f'TFLite variations: {title} (`benchmarks/tflite.py`)',
+                      text))
+        print(f'\n## TFLite: {title}\n\n{text}', flush=True)
     if args.sizes:
       print('[bert sizes] ...', file=sys.stderr, flush=True)
       sweep = bert.sweep(args.sizes.split(','), os.path.join(workdir, 'sizes'))
