@@ -329,3 +329,18 @@ def test_bad_inputs(exports, tmp_path):
                     '--tflite=float32')
   assert_one_line_error(proc, '--tflite needs the verified SavedModel',
                         code=2)
+
+
+def test_package_refuses_a_variation_with_savedmodel_files(tmp_path):
+  from official.hub_export import package  # pylint: disable=g-import-not-at-top
+  d = tmp_path / 'float32'
+  (d / 'assets.extra').mkdir(parents=True)
+  (d / 'model.tflite').write_bytes(b'TFL3')
+  (d / 'assets.extra' / 'README.md').write_text('card')
+  assert [m[0] for m in package.collect(str(d))] == [
+      ('assets.extra',), ('assets.extra', 'README.md'), ('model.tflite',)]
+  (d / 'variables').mkdir()
+  (d / 'variables' / 'variables.index').write_bytes(b'')
+  with pytest.raises(ExportError, match='variables: a TFLite variation holds '
+                     'only model.tflite and assets.extra/'):
+    package.collect(str(d))
