@@ -48,6 +48,7 @@ class _Exports:
   def __init__(self, root):
     self.root = root
     self.done = {}
+    self.tool = {}  # SavedModel dir -> the tool's run that converted it
 
   def get(self, recipe, cmd, *extra):
     if recipe not in self.done:
@@ -96,8 +97,10 @@ def _variations(exports, recipe, name):
   saved_model = os.path.join(out, name) if name else out
   lite = tflite.variation_dir(saved_model)
   if not os.path.isdir(lite):
-    assert_ok(_tool(f'--export_dir={saved_model}',
-                    '--builds=float32,dynamic_range'))
+    proc = _tool(f'--export_dir={saved_model}',
+                 '--builds=float32,dynamic_range')
+    assert_ok(proc)
+    exports.tool[saved_model] = proc
   return saved_model, lite
 
 
@@ -279,21 +282,19 @@ def test_tampered_variation_fails_reverification(exports, tmp_path):
 
 
 def test_tool_end_to_end_and_package(exports, tmp_path):
-  saved_model, _ = _variations(exports, 'resnet', 'classification')
-  out = str(tmp_path / 'lite')
-  proc = _tool(f'--export_dir={saved_model}', f'--output_dir={out}',
-               '--builds=float16')
-  assert_ok(proc)
-  assert 'Wrote 1 TFLite variation(s)' in proc.stdout
+  saved_model, lite = _variations(exports, 'resnet', 'classification')
+  proc = exports.tool[saved_model]
+  assert 'Wrote 2 TFLite variation(s)' in proc.stdout
+  assert f'{lite}/dynamic_range: model.tflite' in proc.stdout
   assert 'top-1 agreement 100%' in proc.stdout
-  assert os.listdir(out) == ['float16']
+  assert proc.stderr.strip() == '', proc.stderr  # The converter's logs too.
   with pytest.raises(ExportError, match='already exists.*--overwrite'):
-    tflite.write_variations(saved_model, ['float32'], output_dir=out)
-  assert os.listdir(out) == ['float16']
-  # Package the variation: model.tflite + assets.extra at the root.
+    tflite.write_variations(saved_model, ['float16'])
+  assert sorted(os.listdir(lite)) == ['dynamic_range', 'float32']
+  # Package a variation: model.tflite + assets.extra at the root.
   archive = str(tmp_path / 'lite.tar.gz')
   proc = run_script('package_export.py',
-                    f'--export_dir={os.path.join(out, "float16")}',
+                    f'--export_dir={os.path.join(lite, "float32")}',
                     f'--output={archive}')
   assert_ok(proc)
   assert 'LiteRT interpreter' in proc.stdout
