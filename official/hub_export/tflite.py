@@ -41,10 +41,12 @@ process, as a consumer runs it. Per output:
     `logits` of an image classifier the top-1 class must also agree on at
     least `MIN_TOP1_AGREEMENT` of the examples.
 
-Coverage: string inputs (the BERT/ALBERT preprocessors, the text embedding)
-are refused with one line (`Unsupported`): their tokenizers are TF string and
-TensorFlow Text ops, not TFLite builtins. See the README's "TFLite
-variations" for what a TF-select (Flex) build would take.
+Coverage: an export that needs more than builtin ops is refused with one
+line (`Unsupported`) naming the TF Select (Flex) and custom ops the converter
+reported: the BERT/ALBERT preprocessors and the text embedding, whose
+tokenizers are TF string and TensorFlow Text ops. The LiteRT interpreter has
+no Flex delegate to verify such a build with, so none is written; see the
+README's "TFLite variations".
 """
 
 import dataclasses
@@ -145,8 +147,8 @@ def read_export(saved_model_dir: str) -> dict:
   v = rec.get('verification')
   if not v or v.get('failed'):
     raise ExportError(f'{d} was not verified (exported with --noverify): '
-                      'verify it first with export_scripts/verify_export.py '
-                      'or re-export it without --noverify')
+                      're-export it without --noverify; only verified '
+                      'exports are converted')
   changed = []
   for rel, info in (rec.get('files') or {}).items():
     if rel.split('/')[0] == record_lib.EXTRA:
@@ -188,7 +190,7 @@ class Plan:
 
 def plan(saved_model_dir: str, rec: dict, input_size: Optional[int] = None
          ) -> Plan:
-  """Fixed input shapes for TFLite, or `Unsupported` (one line why)."""
+  """Fixed input shapes for TFLite; UsageError if a size is unknown."""
   api = rec['api']
   name = rec.get('export') or os.path.basename(saved_model_dir)
   specs = api['inputs']['specs']
