@@ -308,7 +308,7 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
       model_card.write(p_.path, card, rec)
       records.append(record.finish(p_.path, rec))
     if builds:
-      lite, lite_notes, lite_tmp = _tflite(ctx, tmp, export_dir, builds)
+      lite, lite_notes, lite_tmp = _tflite(ctx, export_dir, builds)
     _move_into_place(tmp, export_dir, FLAGS.overwrite)
     tmp = None
     if lite_tmp:
@@ -347,7 +347,7 @@ def _tflite_builds() -> List[str]:
   return tflite.parse_builds(FLAGS.tflite)
 
 
-def _tflite(ctx: Context, tmp: str, export_dir: str, builds):
+def _tflite(ctx: Context, export_dir: str, builds):
   """--tflite: the variations of every export, before anything moves."""
   from official.hub_export import tflite  # pylint: disable=g-import-not-at-top
   if any(not p.name for p in ctx.pending):

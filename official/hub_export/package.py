@@ -12,7 +12,9 @@ contents at its root, no wrapping folder, and only these members:
     assets/...                     (vocabularies etc., nested files allowed)
     assets.extra/*                 (model card, Kaggle metadata, export record)
 
-each path component matching `NAME_RE` (no leading dot), regular files and
+(a TFLite variation, `official/hub_export/tflite.py`, instead holds only
+`model.tflite` and `assets.extra/*`, and is reloaded with the LiteRT
+interpreter), each path component matching `NAME_RE` (no leading dot), regular files and
 directories only: no symlinks, no absolute or `..` paths, no dot-files.
 
 `package` refuses anything else in the export directory (naming the path and
