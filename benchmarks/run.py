@@ -20,7 +20,9 @@ the same to `--out` (benchmarks/RESULTS.md by default).
 
 Per-recipe scripts: benchmarks/bert.py, benchmarks/resnet.py, and
 benchmarks/keras3.py (KerasHub model: ours vs Keras 3's own `model.export()`)
-(each also runs alone); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
+(each also runs alone); benchmarks/tflite.py (`--cases=tflite`) measures the
+TFLite variations against their SavedModel (size, latency on 1 and 2 threads,
+accuracy of the quantized builds); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
 our SavedModel writer with Keras `model.save` on the same in-memory encoder.
 """
 import argparse
@@ -37,8 +39,9 @@ import bert  # pylint: disable=g-import-not-at-top
 import common  # pylint: disable=g-import-not-at-top
 import keras3  # pylint: disable=g-import-not-at-top
 import resnet  # pylint: disable=g-import-not-at-top
+import tflite  # pylint: disable=g-import-not-at-top
 
-CASES = ('bert', 'resnet', 'keras', 'writer')
+CASES = ('bert', 'resnet', 'keras', 'writer', 'tflite')
 
 
 def parse_args(argv=None):
@@ -54,6 +57,9 @@ def parse_args(argv=None):
   p.add_argument('--keras_size', default='tiny', choices=sorted(keras3.SIZES),
                  help='the KerasHub ResNet of the keras case (ours vs Keras '
                  '3 model.export())')
+  p.add_argument('--tflite_models', default=tflite.DEFAULT_MODELS,
+                 help='models of the tflite case (TFLite variations vs their '
+                 'SavedModel): bert:L-<n>/H-<n> and/or resnet50')
   p.add_argument('--sizes', nargs='?', const=','.join(bert.SWEEP),
                  default=None, help='also tabulate export time and peak '
                  'memory per BERT size (default list: '
@@ -165,6 +171,15 @@ def main(argv=None):
                     'BERT encoder (`benchmarks/writer_vs_keras_save.py`)',
                     '```\n' + out + '\n```'))
       print('\n' + out, flush=True)
+    if 'tflite' in args.cases:
+      for model in [m for m in args.tflite_models.split(',') if m]:
+        print(f'[tflite {model}] ...', file=sys.stderr, flush=True)
+        title, text, _ = tflite.measure(model, os.path.join(
+            workdir, 'tflite_' + model.replace(':', '_').replace('/', '_')),
+                                         args.quick)
+        extra.append((f'TFLite variations: {title} (`benchmarks/tflite.py`)',
+                      text))
+        print(f'\n## TFLite: {title}\n\n{text}', flush=True)
     if args.sizes:
       print('[bert sizes] ...', file=sys.stderr, flush=True)
       sweep = bert.sweep(args.sizes.split(','), os.path.join(workdir, 'sizes'))

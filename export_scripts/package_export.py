@@ -7,7 +7,10 @@ r"""Writes the upload archive of an export, or checks someone else's.
 Packaging writes `model.tar.gz` (the SavedModel's files at the archive root:
 `saved_model.pb`, `keras_metadata.pb`, `fingerprint.pb`,
 `variables/variables.*`, `assets/...`, `assets.extra/*`, nothing else) and
-`model.tar.gz.sha256` beside it (`sha256sum -c` format). The bytes depend only
+`model.tar.gz.sha256` beside it (`sha256sum -c` format). A TFLite variation
+(`export_scripts/tflite_export.py`: `OUT/encoder_tflite/float32/`) is packaged
+the same way: `model.tflite` and `assets.extra/*` at the root, reloaded with
+the LiteRT interpreter instead of `hub.load`. The bytes depend only
 on the export's files (sorted members, mtime 0, owner 0, fixed modes), so the
 same export always gives the same archive. Symlinks, dot-files, stray files
 and paths that are not part of a SavedModel are refused, naming each. Before
@@ -56,7 +59,9 @@ def main() -> int:
       raise UsageError('--verify_archive checks an existing archive: do not '
                        'pass --export_dir/--output with it')
     info = package.verify_archive(FLAGS.verify_archive)
-    print(f'{info.archive}: a valid upload archive; loads with hub.load '
+    loader = ('the LiteRT interpreter' if 'tflite_ops' in info.reload
+              else 'hub.load')
+    print(f'{info.archive}: a valid upload archive; loads with {loader} '
           f'(checked in {info.seconds:.1f} s)')
   else:
     if not FLAGS.export_dir or not FLAGS.output:

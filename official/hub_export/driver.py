@@ -67,6 +67,11 @@ flags.DEFINE_bool('verify', True,
                   'the source model (--noverify to skip).')
 
 flags.DEFINE_string(
+    'tflite', '', 'Also write verified TFLite variations of each verified '
+    'export, beside it in NAME_tflite/<build>/: comma-separated builds of '
+    'float32,dynamic_range,float16 (see official/hub_export/tflite.py).')
+
+flags.DEFINE_string(
     'write_golden', None,
     'Maintainers: also write the in-memory source model\'s outputs on the '
     'verification inputs to DIR/<export name>.npz (regression fixtures).')
@@ -320,7 +325,7 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
   _quiet()
   start = time.perf_counter()
   export_dir = FLAGS.export_dir
-  tmp = None
+  tmp = lite_tmp = None
   created_parents = []
   try:
     if not export_dir:
@@ -330,6 +335,7 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
     if not FLAGS.gin_file:
       raise UsageError(f'--gin_file is required (see configs/{recipe}/)')
     parse_gin(FLAGS.gin_file, FLAGS.gin_params)
+    builds = _tflite_builds()
     export_dir = os.path.abspath(os.path.expanduser(export_dir))
     _prepare_destination(export_dir, FLAGS.overwrite)
     inputs, checkpoint_dir = _input_paths(), None
@@ -368,14 +374,28 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
           operative_config=operative, verification=p_.verification)
       model_card.write(p_.path, card, rec)
       records.append(record.finish(p_.path, rec))
+    if builds:
+      lite, lite_notes, lite_tmp = _tflite(ctx, export_dir, builds)
     _move_into_place(tmp, export_dir, FLAGS.overwrite)
     tmp, created_parents = None, []
+    if lite_tmp:
+      from official.hub_export import tflite  # pylint: disable=g-import-not-at-top
+      tflite.move_into_place(lite_tmp, tflite.variation_dir(export_dir),
+                             FLAGS.overwrite)
+      lite_tmp = None
     _summary(recipe, export_dir, ctx, records, t_export, t_verify,
              time.perf_counter() - start)
+    if builds:
+      from official.hub_export import tflite  # pylint: disable=g-import-not-at-top
+      print('  TFLite variations (verified against the SavedModel):')
+      for line in tflite.summary_lines(lite) + lite_notes:
+        print(line)
     return 0
   except ExportError as e:
     raise _unproxied(type(e))(_strip_gin_context(str(e))) from None
   finally:
+    if lite_tmp:
+      shutil.rmtree(lite_tmp, ignore_errors=True)
     if tmp:
       shutil.rmtree(tmp, ignore_errors=True)
     for p in created_parents:
@@ -383,6 +403,26 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
         os.rmdir(p)
       except OSError:
         break
+
+
+def _tflite_builds() -> List[str]:
+  if not FLAGS.tflite:
+    return []
+  from official.hub_export import tflite  # pylint: disable=g-import-not-at-top
+  if not FLAGS.verify:
+    raise UsageError('--tflite needs the verified SavedModel: drop --noverify')
+  return tflite.parse_builds(FLAGS.tflite)
+
+
+def _tflite(ctx: Context, export_dir: str, builds):
+  """--tflite: the variations of every export, before anything moves."""
+  from official.hub_export import tflite  # pylint: disable=g-import-not-at-top
+  if any(not p.name for p in ctx.pending):
+    tflite.check_destination(tflite.variation_dir(export_dir), FLAGS.overwrite)
+  shown = {p.name: os.path.join(export_dir, p.name) if p.name else export_dir
+           for p in ctx.pending}
+  return tflite.for_recipe([(p.name, p.path) for p in ctx.pending], builds,
+                           shown)
 
 
 def _verify(p: _Pending) -> dict:
@@ -470,6 +510,6 @@ def run(export_fn: Callable[[Context], None], recipe: str,
   """`app.run` for an export script."""
   # List the common flags in the script's --helpshort, beside its own.
   for name in ('gin_file', 'gin_params', 'checkpoint_path', 'export_dir',
-               'overwrite', 'verify'):
+               'overwrite', 'verify', 'tflite'):
     FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
   cli.run(lambda: export_main(export_fn, recipe, needs_checkpoint))

@@ -12,7 +12,9 @@ contents at its root, no wrapping folder, and only these members:
     assets/...                     (vocabularies etc., nested files allowed)
     assets.extra/*                 (model card, Kaggle metadata, export record)
 
-each path component matching `NAME_RE` (no leading dot), regular files and
+(a TFLite variation, `official/hub_export/tflite.py`, instead holds only
+`model.tflite` and `assets.extra/*`, and is reloaded with the LiteRT
+interpreter), each path component matching `NAME_RE` (no leading dot), regular files and
 directories only: no symlinks, no absolute or `..` paths, no dot-files.
 
 `package` refuses anything else in the export directory (naming the path and
@@ -69,6 +71,9 @@ MAX_BYTES = 256 << 30
 # Deflate's largest expansion (the format's limit, ~1032:1): a tar whose
 # headers claim more than this times the compressed size lies about its sizes.
 MAX_DEFLATE_RATIO = 1032
+# A TFLite variation (official/hub_export/tflite.py) instead holds only
+# model.tflite and assets.extra/ (its card, Kaggle metadata, export record).
+TFLITE_MODEL = 'model.tflite'
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 SUFFIXES = ('.tar.gz', '.tgz')
@@ -144,9 +149,19 @@ def _member_problem(parts: Tuple[str, ...], is_dir: bool) -> Optional[str]:
       return None
     return (f'{path}: variables/ holds only the checkpoint files '
             'variables.index and variables.data-*; remove it')
-  if len(parts) == 1 and not is_dir and top in ROOT_FILES:
+  if len(parts) == 1 and not is_dir and top in ROOT_FILES + (TFLITE_MODEL,):
     return None
   return f'{path}: {_UNEXPECTED}'
+
+
+def _tflite_problems(top: Sequence[str]) -> List[str]:
+  """A TFLite variation holds model.tflite and assets.extra/ only."""
+  if TFLITE_MODEL not in top:
+    return []
+  return [f'{name}: a TFLite variation holds only {TFLITE_MODEL} and '
+          'assets.extra/; package the SavedModel and its TFLite variation '
+          'separately' for name in top if name not in (TFLITE_MODEL,
+                                                        'assets.extra')]
 
 
 _UNEXPECTED = ('not part of a SavedModel; remove it, or move it into '
@@ -186,12 +201,19 @@ def collect(export_dir: str) -> List[Tuple[Tuple[str, ...], bool, str]]:
   if os.path.islink(export_dir) or not os.path.isdir(export_dir):
     raise ExportError(f'--export_dir {export_dir} is not a directory: pass the '
                       'directory of an exported SavedModel')
-  if not os.path.isfile(os.path.join(export_dir, 'saved_model.pb')):
+  if not os.path.isfile(os.path.join(export_dir, 'saved_model.pb')) and (
+      not os.path.isfile(os.path.join(export_dir, TFLITE_MODEL))):
     inner = _saved_models_below(export_dir)
     hint = (f'; it holds SavedModels in {", ".join(d + "/" for d in inner)}: '
             'package each one, e.g. --export_dir='
             f'{os.path.join(export_dir, inner[0])}' if inner else
             ': pass the directory that holds saved_model.pb')
+    lite = sorted(n for n in os.listdir(export_dir) if os.path.isfile(
+        os.path.join(export_dir, n, TFLITE_MODEL)))
+    if lite and not inner:
+      hint = (f'; it holds TFLite variations {", ".join(n + "/" for n in lite)}'
+              ': package each one, e.g. --export_dir='
+              f'{os.path.join(export_dir, lite[0])}')
     raise ExportError(f'--export_dir {export_dir} is not a SavedModel '
                       f'directory (no saved_model.pb){hint}')
   members, problems = [], []
@@ -219,6 +241,7 @@ def collect(export_dir: str) -> List[Tuple[Tuple[str, ...], bool, str]]:
         walk(entry.path, sub)
 
   walk(export_dir, ())
+  problems += _tflite_problems([m[0][0] for m in members if len(m[0]) == 1])
   if problems:
     _raise(f'cannot package {export_dir}', problems)
   return sorted(members, key=lambda m: m[0])
@@ -458,6 +481,19 @@ def reload_saved_model(saved_model_dir: str, shown_as: Optional[str] = None
   return json.loads(lines[-1]), seconds
 
 
+def reload_tflite(variation_dir: str, shown_as: Optional[str] = None
+                  ) -> Tuple[dict, float]:
+  """Loads a TFLite variation's model.tflite with the LiteRT interpreter in
+  a fresh isolated process (ExportError if it does not load)."""
+  from official.hub_export import tflite  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  try:
+    info = tflite.load_info(os.path.join(variation_dir, TFLITE_MODEL))
+  except ExportError as e:
+    raise ExportError(f'{shown_as or variation_dir}: {e}') from None
+  return info, time.perf_counter() - start
+
+
 def _check_archive(archive: str, expected_files: Optional[Dict[str, str]],
                    reload: bool, shown_as: Optional[str] = None,
                    work_dir: Optional[str] = None,
@@ -503,7 +539,9 @@ def _check_archive(archive: str, expected_files: Optional[Dict[str, str]],
         seen.add(parts)
         entries.append((parts, member))
       files = {p for p, m in entries if m.isreg()}
-      if ('saved_model.pb',) not in files:
+      problems += _tflite_problems([p[0] for p, _ in entries if len(p) == 1])
+      lite = (TFLITE_MODEL,) in files
+      if ('saved_model.pb',) not in files and not lite:
         wrapped = sorted(wrapped)
         if wrapped:  # One problem, not one per member inside the folder.
           problems = [
@@ -529,7 +567,8 @@ def _check_archive(archive: str, expected_files: Optional[Dict[str, str]],
         _extract(tar, entries, into)
         if expected_files is not None:
           _compare(into, files, expected_files)
-        result, seconds = (reload_saved_model(into, shown) if reload else ({}, 0.0))
+        reload_fn = reload_tflite if lite else reload_saved_model
+        result, seconds = (reload_fn(into, shown) if reload else ({}, 0.0))
   except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as e:
     raise ExportError(f'{shown} is not a readable .tar.gz archive ({e}); '
                       'pass a gzip-compressed tar file') from None
@@ -596,7 +635,13 @@ def summary(info: ArchiveInfo) -> List[str]:
   elif not info.sha256_file_checked:
     sha += ' (no .sha256 file beside it to check)'
   lines.append(sha)
-  if info.reload:
+  if info.reload and 'tflite_ops' in info.reload:
+    r = info.reload
+    lines.append(f"  {TFLITE_MODEL} loaded from a temporary extraction with "
+                 f"the LiteRT interpreter in a fresh process ({info.reload_seconds:.1f}"
+                 f" s); signatures: {', '.join(r['signatures'])}; "
+                 f"{len(r['tflite_ops'])} builtin op types")
+  elif info.reload:
     r = info.reload
     sigs = ', '.join(r.get('signatures') or []) or 'none'
     lines.append(f"  hub.load from a temporary extraction in a fresh process: "
