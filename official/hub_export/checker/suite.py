@@ -5,6 +5,9 @@ import time
 from .files import check_files
 from .files import check_self_contained
 from .files import directory_sizes
+from .finetune import check_keras_layer_arguments
+from .finetune import check_tunables
+from .finetune import check_variable_groups
 from .graph import check_graph_softmax
 from .infer import generate_cases
 from .infer import infer_spec
@@ -80,4 +83,14 @@ def run_checks(saved_model, spec=None, cases=None, task='custom'):
       by_target.get(''):
     r.guard('hub.KerasLayer checks', lambda: check_keras_layer(
         r, saved_model, obj, spec, by_target['']))
+  # Fine-tuning controls (declared tunables, variable groups).
+  r.guard('tunables', lambda: check_tunables(r, saved_model, obj, spec,
+                                             by_target.get('', [])))
+  r.guard('hub.KerasLayer arguments', lambda: check_keras_layer_arguments(
+      r, obj, spec, by_target.get('', [])))
+  for name, s in [('root', spec)] + list(spec.get('subobjects', {}).items()):
+    child = obj if name == 'root' else getattr(obj, name, None)
+    if child is not None:
+      r.guard(f'{name}.variable_groups', lambda c=child, n=name, s_=s:
+              check_variable_groups(r, c, n, s_))
   return r, info
