@@ -412,3 +412,20 @@ def test_mobilenet_v3_large_export(tmp_path):
   _export(out, '--gin_file=configs/mobilenet/mobilenet_v3_large_100_224.gin',
           f'--checkpoint_path={directory}', verify=False)
   _check_against_source(out, model, 224)
+
+
+def test_variable_groups_and_momentum(trainer_export):
+  """Blocks bottom to top (the classifier adds its head); the batch-norm
+  momentum defaults to the configured one and is tunable per call."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  out = trainer_export[0]
+  fv = hub.load(os.path.join(out, 'feature_vector'))
+  names = [g.name.numpy().decode() for g in fv.variable_groups]
+  assert names == [f'block_{i}' for i in range(len(names))]
+  cls = hub.load(os.path.join(out, 'classification'))
+  assert [g.name.numpy().decode() for g in cls.variable_groups] == (
+      names + ['head'])
+  import inspect  # pylint: disable=g-import-not-at-top
+  default = inspect.signature(fv.__call__).parameters[
+      'batch_norm_momentum'].default
+  assert default == pytest.approx(0.997)
