@@ -20,7 +20,9 @@ the same to `--out` (benchmarks/RESULTS.md by default).
 
 Per-recipe scripts: benchmarks/bert.py, benchmarks/resnet.py (each also runs
 alone); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
-our SavedModel writer with Keras `model.save` on the same in-memory encoder.
+our SavedModel writer with Keras `model.save` on the same in-memory encoder;
+benchmarks/tunables.py (`--cases=...,tunables`) the cost of the fine-tuning
+controls (tunable dropout/batch-norm momentum, variable groups).
 """
 import argparse
 import datetime
@@ -35,8 +37,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert  # pylint: disable=g-import-not-at-top
 import common  # pylint: disable=g-import-not-at-top
 import resnet  # pylint: disable=g-import-not-at-top
+import tunables  # pylint: disable=g-import-not-at-top
 
-CASES = ('bert', 'resnet', 'writer')
+CASES = ('bert', 'resnet', 'writer', 'tunables')
 
 
 def parse_args(argv=None):
@@ -152,6 +155,14 @@ def main(argv=None):
                     'BERT encoder (`benchmarks/writer_vs_keras_save.py`)',
                     '```\n' + out + '\n```'))
       print('\n' + out, flush=True)
+    if 'tunables' in args.cases:
+      print('[fine-tuning controls] ...', file=sys.stderr, flush=True)
+      for case in ('bert', 'resnet'):
+        title, text = tunables.compare(
+            case, os.path.join(workdir, 'tunables_' + case), rounds)
+        extra.append((f'Fine-tuning controls: {title}, with vs without '
+                      '(`benchmarks/tunables.py`)', text))
+        print(f'\n{title}\n{text}', flush=True)
     if args.sizes:
       print('[bert sizes] ...', file=sys.stderr, flush=True)
       sweep = bert.sweep(args.sizes.split(','), os.path.join(workdir, 'sizes'))

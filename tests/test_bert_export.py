@@ -512,6 +512,10 @@ def test_dropout_rates_tunable_per_call(bert_export):
       x, training=True, **kw)['sequence_output'].numpy() - infer) ** 2)
                                  for _ in range(3)])
   assert change(dropout_rate=0.6, attention_dropout_rate=0.6) > 2 * change()
+  with open(os.path.join(path, 'assets.extra', 'README.md')) as f:
+    card = f.read()
+  for name in ('dropout_rate', 'attention_dropout_rate'):
+    assert f'| `{name}` | 0.1 | dropout on the ' in card
 
 
 def test_fine_tune_top_groups_with_card_snippets(bert_export):

@@ -462,6 +462,9 @@ def test_batch_norm_momentum_tunable(vision_export):
     return moved
   assert step(batch_norm_momentum=0.5) == pytest.approx(5 * step(), rel=1e-3)
   assert step(batch_norm_momentum=1.0) == 0
+  with open(os.path.join(vision_export[0], 'feature_vector', 'assets.extra',
+                         'README.md')) as f:
+    assert '| `batch_norm_momentum` | 0.9 | decay of the batch-norm' in f.read()
 
 
 def test_fine_tune_top_groups_with_card_snippets(vision_export):

@@ -215,8 +215,8 @@ def sample_cases(image_size: int):
 
 BATCH_NORM_MOMENTUM = (
     'decay of the batch-norm moving mean and variance in training mode '
-    '(`moving = momentum * moving + (1 - momentum) * batch`); lower it '
-    '(e.g. 0.9) to adapt the statistics faster on a small data set')
+    '(`moving = momentum * moving + (1 - momentum) * batch`); lower it to '
+    'adapt the statistics faster to a new data set')
 
 
 def _leaf_layers(model):

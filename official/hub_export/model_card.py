@@ -227,8 +227,11 @@ def fine_tuning_controls(spec_json: dict, verification: Optional[dict]
               '| argument | default | meaning |', '| --- | --- | --- |']
     lines += [f'| `{n}` | {t["default"]:g} | {t["description"]} |'
               for n, t in tunables.items()]
-    example = ', '.join(f'{n}={0.05 if t["kind"] == "dropout" else 0.9}'
-                        for n, t in tunables.items())
+    def example(t):
+      if t['kind'] == 'dropout':
+        return 0.05
+      return 0.9 if t['default'] > 0.95 else 0.8
+    example = ', '.join(f'{n}={example(t):g}' for n, t in tunables.items())
     lines += ['', '```python',
               f'layer = hub.KerasLayer("HANDLE", trainable=True,',
               f'                       arguments=dict({example}))', '```',
@@ -250,7 +253,9 @@ def fine_tuning_controls(spec_json: dict, verification: Optional[dict]
                              else ''), '',
               'tf_keras (`hub.KerasLayer`), top groups only, with layer-wise '
               'learning-rate decay:', '', '```python', FREEZE_TF_KERAS, '```',
-              '', 'Keras 3 (`TFSMLayer`), top groups only:', '', '```python',
+              '', 'Keras 3 (`TFSMLayer`), top groups only (`__call__` '
+              'runs with `training=False` there: no dropout, batch-norm '
+              'statistics as exported):', '', '```python',
               FREEZE_KERAS3, '```', '']
   return lines
 

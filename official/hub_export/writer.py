@@ -10,6 +10,9 @@ is an object with
     obj.<sub>                              # e.g. .mlm, with the same interface
 
 plus a `serving_default` signature equal to `__call__(training=False)`.
+Optional fine-tuning controls: `__call__(..., dropout_rate=0.05)` for the
+spec's `tunables` (`tunable_call`), and `obj.variable_groups`, the variables
+in named groups bottom to top (`add_variable_groups`).
 
 Two ways to build one:
   * `from_keras(model, spec)`: wraps a tf_keras model or layer. Only its
