@@ -228,3 +228,36 @@ def test_writer_refuses_inconsistent_declarations(tmp_path):
   assert not os.path.exists(tmp_path / 'a')
   with pytest.raises(TypeError, match='variable_groups'):
     writer.write(obj, str(tmp_path / 'b'), _spec('dropout'))
+
+
+def test_further_endpoint_forwards_tunables(tmp_path):
+  """A training endpoint built with `writer.forward_tunables` (as a Keras 3
+  endpoint would be) takes the values like `__call__` and adds no trace of
+  `__call__`."""
+  model = _model('dropout')
+  call = writer.tunable_call(
+      lambda x, training=False: model(x, training=training),
+      {'dropout_rate': [(model.get_layer('drop'), 'rate')]})
+  obj = writer.from_keras(model, call=call)
+  writer.add_variable_groups(obj, [('all', model.variables)])
+  spec = _spec('dropout')
+  obj.train = tf.function(writer.forward_tunables(
+      lambda x, **kw: obj.__call__(x, training=True, **kw), spec),
+                          autograph=False)
+  # Traced as an endpoint the writer adds must be: in `write`'s save
+  # context, after `_trace` traced `__call__` (then the endpoint's calls
+  # find those traces; before, they would make their own).
+  from tensorflow.python.saved_model import save_context  # pylint: disable=g-import-not-at-top,g-direct-tensorflow-import
+  with save_context.save_context(tf.saved_model.SaveOptions(
+      experimental_custom_gradients=True)):
+    writer._trace(obj, spec, 'root')  # pylint: disable=protected-access
+    obj.train.get_concrete_function(
+        tf.TensorSpec([None, 6], tf.float32, name='x'),
+        **writer.tunable_specs(spec))
+  writer.write(obj, str(tmp_path / 'm'), spec)
+  assert obj.__call__.experimental_get_tracing_count() == 2
+  loaded = hub.load(str(tmp_path / 'm'))
+  x = tf.constant(X)
+  infer = loaded(x, training=False).numpy()
+  np.testing.assert_array_equal(loaded.train(x, dropout_rate=0.0), infer)
+  assert not np.array_equal(loaded.train(x), infer)  # The trained 0.25.

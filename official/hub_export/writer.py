@@ -280,6 +280,41 @@ def tunable_tensors(spec: spec_lib.ExportSpec, **values) -> dict:
           for n, t in spec.tunables.items()}
 
 
+def forward_tunables(fn: Callable[..., Any], spec: spec_lib.ExportSpec
+                     ) -> Callable[..., Any]:
+  """`fn(inputs, **tunables)` as `f(inputs, <tunable>=<default>, ...)`.
+
+  For a further endpoint that forwards the tunable values to `__call__`,
+  e.g. a Keras 3 training endpoint (`TFSMLayer` passes the layer call's
+  keyword arguments on to it):
+
+      train = tf.function(writer.forward_tunables(
+          lambda x, **kw: obj.__call__(x, training=True, **kw), spec),
+          autograph=False)
+      train.get_concrete_function(input_spec, **writer.tunable_specs(spec))
+
+  Traced so, it calls `__call__` with tensors (reusing its traces), and the
+  loaded endpoint takes Python floats or omits them as `__call__` does.
+  """
+  defaults = {n: t.default for n, t in spec.tunables.items()}
+  params = list(inspect.signature(fn).parameters.values())
+  first = params[0].replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                            default=inspect.Parameter.empty)
+  sig = inspect.Signature(
+      [first] + [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                   default=d) for n, d in defaults.items()])
+
+  def wrapped(*args, **kwargs):
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    a = dict(bound.arguments)
+    return fn(a.pop(first.name), **a)
+
+  wrapped.__signature__ = sig
+  wrapped.__name__ = getattr(fn, '__name__', 'endpoint')
+  return wrapped
+
+
 def _check_tunables(call, spec, where):
   """The declared tunables are exactly `__call__`'s, with the same
   defaults."""
