@@ -18,7 +18,7 @@ process, so start-up and model building are not in it; median of the
 rounds) and `saved_model.pb` bytes (deterministic), their ratio and the
 +10% budget; and, once, the seconds the checker's new fine-tuning checks take
 on the `controls` export (`checker/finetune.py`, in the export's
-verification). BERT: encoder + `.mlm` (as `bert_export.py` writes it);
+verification, on the recipe's verification inputs). BERT: encoder + `.mlm` (as `bert_export.py` writes it);
 ResNet-50: Model Garden's vision ResNet-50, feature vector + classifier.
 """
 import argparse
@@ -125,20 +125,19 @@ def _resnet(variant, out):
 
 def _check_seconds(path, spec, case):
   """Seconds of the checker's fine-tuning checks on one export."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   from official.hub_export.checker import finetune, report  # pylint: disable=g-import-not-at-top,g-multiple-import
   obj = hub.load(path)
+  # The verification's own sample inputs (the recipes' shape sweeps).
   if case == 'bert':
-    rng = np.random.RandomState(0)
-    x = {'input_word_ids': rng.randint(1, 30522, [3, 128]).astype(np.int32),
-         'input_mask': np.ones([3, 128], np.int32),
-         'input_type_ids': np.zeros([3, 128], np.int32)}
-    x = {k: tf.constant(v) for k, v in x.items()}
+    from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
+    samples = bert_family.encoder_cases(30522, with_mlm=False)
   else:
-    x = tf.random.uniform([3, 224, 224, 3], seed=0)
-  cases = [{'inputs': x, 'kwargs': {}, 'target': ''}]
+    from official.hub_export import image_models  # pylint: disable=g-import-not-at-top
+    samples = image_models.sample_cases(224)
+  cases = [{'inputs': tf.nest.map_structure(tf.constant, c.inputs),
+            'kwargs': {}, 'target': ''} for c in samples]
   spec_json = spec.to_json()
   r = report.Report()
   t = time.perf_counter()
