@@ -23,7 +23,9 @@ benchmarks/keras3.py (KerasHub model: ours vs Keras 3's own `model.export()`)
 (each also runs alone); benchmarks/tflite.py (`--cases=tflite`) measures the
 TFLite variations against their SavedModel (size, latency on 1 and 2 threads,
 accuracy of the quantized builds); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
-our SavedModel writer with Keras `model.save` on the same in-memory encoder.
+our SavedModel writer with Keras `model.save` on the same in-memory encoder;
+benchmarks/tunables.py (`--cases=...,tunables`) the cost of the fine-tuning
+controls (tunable dropout/batch-norm momentum, variable groups).
 """
 import argparse
 import datetime
@@ -40,8 +42,9 @@ import common  # pylint: disable=g-import-not-at-top
 import keras3  # pylint: disable=g-import-not-at-top
 import resnet  # pylint: disable=g-import-not-at-top
 import tflite  # pylint: disable=g-import-not-at-top
+import tunables  # pylint: disable=g-import-not-at-top
 
-CASES = ('bert', 'resnet', 'keras', 'writer', 'tflite')
+CASES = ('bert', 'resnet', 'keras', 'writer', 'tflite', 'tunables')
 
 
 def parse_args(argv=None):
@@ -180,6 +183,14 @@ def main(argv=None):
         extra.append((f'TFLite variations: {title} (`benchmarks/tflite.py`)',
                       text))
         print(f'\n## TFLite: {title}\n\n{text}', flush=True)
+    if 'tunables' in args.cases:
+      print('[fine-tuning controls] ...', file=sys.stderr, flush=True)
+      for case in ('bert', 'resnet'):
+        title, text = tunables.compare(
+            case, os.path.join(workdir, 'tunables_' + case), rounds)
+        extra.append((f'Fine-tuning controls: {title}, with vs without '
+                      '(`benchmarks/tunables.py`)', text))
+        print(f'\n{title}\n{text}', flush=True)
     if args.sizes:
       print('[bert sizes] ...', file=sys.stderr, flush=True)
       sweep = bert.sweep(args.sizes.split(','), os.path.join(workdir, 'sizes'))

@@ -407,3 +407,15 @@ def test_end_to_end_albert_en_base_random_checkpoint(tmp_path):
     np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=0)
   mlm = obj.mlm(dict(x, masked_lm_positions=_POSITIONS[:2]))
   assert mlm['mlm_logits'].shape == (2, 3, 30000)
+
+
+def test_variable_groups_shared_block(albert_export):
+  """ALBERT shares one Transformer block across its layers: one group."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  obj = hub.load(os.path.join(albert_export[0], 'encoder'))
+  names = [g.name.numpy().decode() for g in obj.variable_groups]
+  assert names == ['embeddings', 'transformer_shared', 'pooler']
+  assert [g.name.numpy().decode() for g in obj.mlm.variable_groups] == (
+      names + ['mlm_head'])
+  assert (sum(len(g.trainable_variables) for g in obj.variable_groups) ==
+          len(obj.trainable_variables))

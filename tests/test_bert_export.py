@@ -488,3 +488,44 @@ def _assert_matches_model_garden_sized(out, encoder, cfg):
                              atol=1e-5, rtol=0)
   np.testing.assert_allclose(got['sequence_output'], want['sequence_output'],
                              atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------------------
+# Fine-tuning controls (tunable dropout, freezing all but the top layers).
+
+def test_dropout_rates_tunable_per_call(bert_export):
+  """`dropout_rate`/`attention_dropout_rate` default to the configured 0.1;
+  rate 0 in training mode gives the inference outputs, a high rate moves
+  them more than the default; after hub.load and through arguments=."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  path = os.path.join(bert_export[0], 'encoder')
+  obj = hub.load(path)
+  x = _inputs()
+  infer = obj(x, training=False)['sequence_output'].numpy()
+  off = dict(dropout_rate=0.0, attention_dropout_rate=0.0)
+  np.testing.assert_allclose(
+      obj(x, training=True, **off)['sequence_output'], infer, atol=1e-5)
+  layer = hub.KerasLayer(path, trainable=True, arguments=off)
+  np.testing.assert_allclose(layer(x, training=True)['sequence_output'],
+                             infer, atol=1e-5)
+  change = lambda **kw: np.mean([np.mean((obj(
+      x, training=True, **kw)['sequence_output'].numpy() - infer) ** 2)
+                                 for _ in range(3)])
+  assert change(dropout_rate=0.6, attention_dropout_rate=0.6) > 2 * change()
+  with open(os.path.join(path, 'assets.extra', 'README.md')) as f:
+    card = f.read()
+  for name in ('dropout_rate', 'attention_dropout_rate'):
+    assert f'| `{name}` | 0.1 | dropout on the ' in card
+
+
+def test_fine_tune_top_groups_with_card_snippets(bert_export):
+  """The card's tf_keras and Keras 3 snippets train only the pooler and the
+  last layer: every other variable bit-identical, theirs moved."""
+  import finetune_consumer  # pylint: disable=g-import-not-at-top
+  path = os.path.join(bert_export[0], 'encoder')
+  for run in (finetune_consumer.tf_keras_top_groups,
+              finetune_consumer.keras3_top_groups):
+    got = run(path, _inputs(batch=4, seq=8), 'pooled_output')
+    assert got['groups'] == ['embeddings', 'layer_0', 'layer_1', 'pooler']
+    assert not got['frozen_changed'], (run.__name__, got)
+    assert not got['top_unmoved'], (run.__name__, got)

@@ -303,14 +303,25 @@ def test_frozen_use_and_inference_change_nothing(trainer_export):
   for b, w in zip(before, layer.weights):
     np.testing.assert_array_equal(b, w.numpy(), err_msg=w.name)
   # Directly: training=False leaves the moving statistics, training=True
-  # updates them (momentum 0.997, as configured).
+  # moves them (1 - 0.997) of the way to the batch's (momentum 0.997, as
+  # configured; the batch's: momentum 0). Some are within float precision of
+  # the batch's already, so not every one changes bitwise.
   obj = hub.load(path)
   stats = [v for v in obj.variables if 'moving_mean' in v.name]
   before = [v.numpy().copy() for v in stats]
-  obj(_images(4, 32, seed=6), training=False)
+  images = _images(4, 32, seed=6)
+  obj(images, training=False)
   assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, stats))
-  obj(_images(4, 32, seed=6), training=True)
-  assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, stats))
+  obj(images, training=True, batch_norm_momentum=0.0)
+  batch = [v.numpy().copy() for v in stats]
+  for v, b in zip(stats, before):
+    v.assign(b)
+  obj(images, training=True)
+  for b, m, v in zip(before, batch, stats):
+    np.testing.assert_allclose(v.numpy() - b, 0.003 * (m - b), atol=1e-6,
+                               err_msg=v.name)
+  assert sum(not np.array_equal(b, v.numpy())
+             for b, v in zip(before, stats)) > len(stats) // 2
 
 
 # ---------------------------------------------------------------------------
@@ -412,3 +423,20 @@ def test_mobilenet_v3_large_export(tmp_path):
   _export(out, '--gin_file=configs/mobilenet/mobilenet_v3_large_100_224.gin',
           f'--checkpoint_path={directory}', verify=False)
   _check_against_source(out, model, 224)
+
+
+def test_variable_groups_and_momentum(trainer_export):
+  """Blocks bottom to top (the classifier adds its head); the batch-norm
+  momentum defaults to the configured one and is tunable per call."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  out = trainer_export[0]
+  fv = hub.load(os.path.join(out, 'feature_vector'))
+  names = [g.name.numpy().decode() for g in fv.variable_groups]
+  assert names == [f'block_{i}' for i in range(len(names))]
+  cls = hub.load(os.path.join(out, 'classification'))
+  assert [g.name.numpy().decode() for g in cls.variable_groups] == (
+      names + ['head'])
+  import inspect  # pylint: disable=g-import-not-at-top
+  default = inspect.signature(fv.__call__).parameters[
+      'batch_norm_momentum'].default
+  assert default == pytest.approx(0.997)

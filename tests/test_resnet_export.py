@@ -427,3 +427,52 @@ def test_resnet50_export(tmp_path):
   assert_ok(proc)
   assert proc.stdout.count('checks passed') == 2, proc.stdout
   _check_against_source(out, model, _legacy_normalize, 224)
+
+
+# ---------------------------------------------------------------------------
+# Fine-tuning controls (tunable batch-norm momentum, top groups only).
+
+def test_stage_groups(legacy_export, vision_export):
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  stages = ['stem', 'stage_1', 'stage_2', 'stage_3', 'stage_4']
+  for out, _ in (legacy_export, vision_export):
+    for name, head in (('feature_vector', []), ('classification', ['head'])):
+      obj = hub.load(os.path.join(out, name))
+      assert [g.name.numpy().decode() for g in obj.variable_groups] == (
+          stages + head), (out, name)
+
+
+def test_batch_norm_momentum_tunable(vision_export):
+  """momentum m moves the moving statistics (1 - m) / (1 - 0.9) times as far
+  as the configured 0.9 in one training step; inference is unaffected."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  obj = hub.load(os.path.join(vision_export[0], 'feature_vector'))
+  x = tf.constant(_images(4, 32))
+  infer = obj(x, training=False).numpy()
+  np.testing.assert_array_equal(
+      obj(x, training=False, batch_norm_momentum=0.5), infer)
+  moving = [v for v in obj.variables if 'moving_mean' in v.name]
+  start = [v.numpy() for v in moving]
+  def step(**kw):
+    obj(x, training=True, **kw)
+    moved = sum(float(np.abs(v.numpy() - s).sum())
+                for v, s in zip(moving, start))
+    for v, s in zip(moving, start):
+      v.assign(s)
+    return moved
+  assert step(batch_norm_momentum=0.5) == pytest.approx(5 * step(), rel=1e-3)
+  assert step(batch_norm_momentum=1.0) == 0
+  with open(os.path.join(vision_export[0], 'feature_vector', 'assets.extra',
+                         'README.md')) as f:
+    assert '| `batch_norm_momentum` | 0.9 | decay of the batch-norm' in f.read()
+
+
+def test_fine_tune_top_groups_with_card_snippets(vision_export):
+  import finetune_consumer  # pylint: disable=g-import-not-at-top
+  path = os.path.join(vision_export[0], 'feature_vector')
+  for run in (finetune_consumer.tf_keras_top_groups,
+              finetune_consumer.keras3_top_groups):
+    got = run(path, _images(4, 32))
+    assert got['groups'][-2:] == ['stage_3', 'stage_4']
+    assert not got['frozen_changed'], (run.__name__, got)
+    assert not got['top_unmoved'], (run.__name__, got)

@@ -389,6 +389,82 @@ def encoder_outputs(out):
           'encoder_outputs': list(out['encoder_outputs'])}
 
 
+# ---------------------------------------------------------------------------
+# Fine-tuning controls: tunable dropout rates and variable groups.
+
+DROPOUT_RATE = ('dropout on the embeddings and on the output of each '
+                'Transformer layer\'s feed-forward block (BERT\'s '
+                '`hidden_dropout_prob`, Model Garden\'s `dropout_rate`)')
+ATTENTION_DROPOUT_RATE = (
+    'dropout on the attention probabilities and on the output of each '
+    'attention block (Model Garden\'s `attention_dropout_rate`, which its '
+    'TransformerEncoderBlock applies to both)')
+
+
+def _blocks(encoder):
+  """The encoder's Transformer blocks, bottom to top (ALBERT: the one block
+  shared by every layer)."""
+  blocks = getattr(encoder, 'transformer_layers', None)
+  if blocks is None:
+    blocks = [l for l in encoder.layers
+              if isinstance(l, layers.TransformerEncoderBlock)]
+  return list(blocks)
+
+
+def dropout_targets(encoder):
+  """{'dropout_rate': [(Dropout, 'rate'), ...], 'attention_dropout_rate':
+  [...]}: the tf_keras Dropout layers of a Model Garden encoder, by role.
+
+  The blocks' inner (feed-forward activation) dropout has its own config
+  (`inner_dropout`, 0 in BERT) and stays as trained.
+  """
+  attention, fixed = [], []
+  for block in _blocks(encoder):
+    attention.append(block._attention_layer._dropout_layer)  # pylint: disable=protected-access
+    attention.append(block._attention_dropout)  # pylint: disable=protected-access
+    fixed.append(block._inner_dropout_layer)  # pylint: disable=protected-access
+  skip = {id(l) for l in attention + fixed}
+  hidden = [l for l in encoder._flatten_layers(include_self=False)  # pylint: disable=protected-access
+            if isinstance(l, tf_keras.layers.Dropout) and id(l) not in skip]
+  targets = {'dropout_rate': [(l, 'rate') for l in hidden],
+             'attention_dropout_rate': [(l, 'rate') for l in attention]}
+  return {k: v for k, v in targets.items() if v}
+
+
+def with_dropout_tunables(export_spec: spec.ExportSpec, targets
+                          ) -> spec.ExportSpec:
+  """`export_spec` (and its `.mlm`) declaring the encoder's dropout rates as
+  tunables, with the configured values as defaults, and variable groups."""
+  words = {'dropout_rate': DROPOUT_RATE,
+           'attention_dropout_rate': ATTENTION_DROPOUT_RATE}
+  tunables = {n: spec.Tunable(float(getattr(*pairs[0])), words[n], 'dropout')
+              for n, pairs in targets.items()}
+  subobjects = {k: dataclasses.replace(v, tunables=tunables,
+                                       variable_groups=True)
+                for k, v in export_spec.subobjects.items()}
+  return dataclasses.replace(export_spec, tunables=tunables,
+                             variable_groups=True, subobjects=subobjects)
+
+
+def encoder_groups(encoder):
+  """[(name, variables)] bottom to top: `embeddings` (word, position, type
+  embeddings, their layer norm and ALBERT's projection), `layer_0` ...
+  `layer_{L-1}` (one per Transformer layer; ALBERT, which shares one block
+  across all its layers, has one group `transformer_shared`), `pooler`."""
+  blocks = _blocks(encoder)
+  pooler = getattr(encoder, 'pooler_layer', None) or encoder.get_layer(
+      'pooler_transform')
+  if len(blocks) == 1 and getattr(encoder, 'transformer_layers', None) is None:
+    block_groups = [('transformer_shared', blocks[0].variables)]
+  else:
+    block_groups = [(f'layer_{i}', b.variables) for i, b in enumerate(blocks)]
+  taken = {id(v) for _, vs in block_groups for v in vs}
+  taken |= {id(v) for v in pooler.variables}
+  embeddings = [v for v in encoder.variables if id(v) not in taken]
+  return ([('embeddings', embeddings)] + block_groups +
+          [('pooler', pooler.variables)])
+
+
 def export_encoder_and_preprocessor(ctx: driver.Context, encoder, pretrainer,
                                     *, vocab_size, with_mlm, vocab, sp_model,
                                     do_lower_case, seq_length):
@@ -410,10 +486,20 @@ def export_encoder_and_preprocessor(ctx: driver.Context, encoder, pretrainer,
                                               name='do_lower_case')
   else:
     attributes['sp_model_file'] = tf.saved_model.Asset(sp_model)
+  # Consumers may set the dropout rates per call (`dropout_rate=` etc.).
+  targets = dropout_targets(encoder)
+  call = writer.tunable_call(call, targets)
+  mlm_call = writer.tunable_call(mlm_call, targets)
+  groups = encoder_groups(encoder)
   track = {}
   if with_mlm:
     track['mlm'] = writer.from_keras(pretrainer, call=mlm_call)
+    in_encoder = {id(v) for v in encoder.variables}
+    writer.add_variable_groups(track['mlm'], groups + [(
+        'mlm_head', [v for v in pretrainer.variables
+                     if id(v) not in in_encoder])])
   obj = writer.from_keras(encoder, call=call, track=track, **attributes)
+  writer.add_variable_groups(obj, groups)
 
   # The in-memory Model Garden models, run as graphs like the export (eager
   # execution orders some float ops differently: ~1e-6 apart).
@@ -429,8 +515,8 @@ def export_encoder_and_preprocessor(ctx: driver.Context, encoder, pretrainer,
     out = encoder_outputs(run_encoder(case.inputs))
     return dict(out, default=out['pooled_output'])
 
-  ctx.save('encoder', obj,
-           ENCODER_WITH_MLM_SPEC if with_mlm else ENCODER_SPEC,
+  ctx.save('encoder', obj, with_dropout_tunables(
+      ENCODER_WITH_MLM_SPEC if with_mlm else ENCODER_SPEC, targets),
            encoder_cases(vocab_size, with_mlm), encoder_reference)
 
   # The lookup table's name in the graph contains the vocab's path: read it

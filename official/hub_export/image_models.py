@@ -31,6 +31,7 @@ vector.
 """
 
 import dataclasses
+import re
 from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
@@ -209,6 +210,83 @@ def sample_cases(image_size: int):
           spec.Case(images(2, other))]
 
 
+# ---------------------------------------------------------------------------
+# Fine-tuning controls: tunable batch-norm momentum and variable groups.
+
+BATCH_NORM_MOMENTUM = (
+    'decay of the batch-norm moving mean and variance in training mode '
+    '(`moving = momentum * moving + (1 - momentum) * batch`); lower it to '
+    'adapt the statistics faster to a new data set')
+
+
+def _leaf_layers(model):
+  """Layers in topological order, nested functional models expanded."""
+  for layer in model.layers:
+    if isinstance(layer, tf_keras.Model) and getattr(
+        layer, '_is_graph_network', False):
+      yield from _leaf_layers(layer)
+    else:
+      yield layer
+
+
+def batch_norm_targets(model):
+  """{'batch_norm_momentum': [(BatchNormalization, 'momentum'), ...]}."""
+  norms = [l for l in model._flatten_layers(include_self=False)  # pylint: disable=protected-access
+           if isinstance(l, (tf_keras.layers.BatchNormalization,
+                             tf_keras.layers.experimental.SyncBatchNormalization))]
+  return {'batch_norm_momentum': [(l, 'momentum') for l in norms]} if norms \
+      else {}
+
+
+_LEGACY_STAGE = re.compile(r'^(?:res|bn)(\d)[a-z]')
+_VISION_STAGE = re.compile(r'^block_group_l(\d+)$')
+_VISION_BLOCK = re.compile(r'^block_group_[a-z]+_(\d+)$')
+
+
+def stage_groups(model):
+  """[(name, variables)] bottom to top for a cut of an image classifier.
+
+  ResNets: `stem`, `stage_1` ... `stage_4` (Model Garden's legacy layer
+  names `res2a...`/`bn5c...`, or the vision backbone's `block_group_l2..5`
+  ends), `head` (what follows: the final Dense layer, any head batch norm).
+  MobileNets: `block_0` ... `block_N`, one per block of the vision backbone
+  (its `block_group_<type>_<i>` ends), then `head`.
+  """
+  groups, pending = [], []
+  def flush(name):
+    variables = [v for l in pending for v in l.weights]
+    pending.clear()
+    if not variables:
+      return
+    if groups and groups[-1][0] == name:
+      groups[-1][1].extend(variables)
+    else:
+      groups.append((name, variables))
+  for layer in _leaf_layers(model):
+    legacy = _LEGACY_STAGE.match(layer.name)
+    stage = _VISION_STAGE.match(layer.name)
+    block = _VISION_BLOCK.match(layer.name)
+    if layer.name in ('conv1', 'bn_conv1'):
+      pending.append(layer)
+      flush('stem')
+    elif legacy:
+      flush('stem')
+      pending.append(layer)
+      flush(f'stage_{int(legacy.group(1)) - 1}')
+    elif stage:
+      flush(f'stage_{int(stage.group(1)) - 1}')
+    elif block:
+      flush(f'block_{block.group(1)}')
+    elif (type(layer).__name__.endswith('Block') and not groups and
+          pending):
+      flush('stem')  # The vision ResNet stem ends where its blocks begin.
+      pending.append(layer)
+    elif layer.weights:
+      pending.append(layer)
+  flush('head')
+  return groups
+
+
 def export_classifier(ctx, build: Callable[[], Source],
                       exports: Sequence[str], image_size: int,
                       feature_layer: Optional[str], hint: str) -> None:
@@ -250,8 +328,18 @@ def export_classifier(ctx, build: Callable[[], Source],
     return lambda case: run_probe(case.inputs)[name]
   cases = sample_cases(int(image_size))
   for name, submodel in submodels.items():
-    ctx.save(name, writer.from_keras(submodel, call=_call(submodel, normalize)),
-             EXPORTS[name], cases, reference(name))
+    # Consumers may set the momentum per call (`batch_norm_momentum=`).
+    targets = batch_norm_targets(submodel)
+    obj = writer.from_keras(
+        submodel, call=writer.tunable_call(_call(submodel, normalize),
+                                           targets))
+    writer.add_variable_groups(obj, stage_groups(submodel))
+    tunables = {n: spec.Tunable(float(getattr(*pairs[0])),
+                                BATCH_NORM_MOMENTUM, 'batch_norm_momentum')
+                for n, pairs in targets.items()}
+    ctx.save(name, obj, dataclasses.replace(
+        EXPORTS[name], tunables=tunables, variable_groups=True),
+             cases, reference(name))
 
 
 def _call(submodel, normalize):

@@ -190,6 +190,93 @@ def _requirements(saved_model: Optional[dict]):
   return lines + ['']
 
 
+# Fine-tuning only the top groups, as the card shows it (tests run these
+# snippets verbatim with HANDLE replaced).
+FREEZE_TF_KERAS = '''hub_layer = hub.KerasLayer("HANDLE", trainable=True)
+groups = hub_layer.resolved_object.variable_groups  # bottom to top
+print([g.name.numpy().decode() for g in groups])
+TOP_K, DECAY = 2, 0.9  # train the top 2 groups, each lower one at 0.9x the rate
+frozen = {v.ref() for g in groups[:-TOP_K] for v in g.trainable_variables}
+scale = {v.ref(): DECAY ** depth
+         for depth, g in enumerate(reversed(groups[-TOP_K:]))
+         for v in g.trainable_variables}
+
+def scaled(grad, s):
+  if isinstance(grad, tf.IndexedSlices):
+    return tf.IndexedSlices(grad.values * s, grad.indices, grad.dense_shape)
+  return grad * s
+
+class FineTune(tf_keras.Model):  # build it like tf_keras.Model(inputs, outputs)
+  def train_step(self, data):
+    x, y = data
+    with tf.GradientTape() as tape:
+      loss = self.compiled_loss(y, self(x, training=True),
+                                regularization_losses=self.losses)
+    variables = [v for v in self.trainable_variables if v.ref() not in frozen]
+    grads = tape.gradient(loss, variables)
+    self.optimizer.apply_gradients(
+        (scaled(g, scale.get(v.ref(), 1.0)), v)
+        for g, v in zip(grads, variables) if g is not None)
+    return {"loss": loss}'''
+
+FREEZE_KERAS3 = '''import keras  # Keras 3
+layer = keras.layers.TFSMLayer("HANDLE", call_endpoint="__call__", trainable=True)
+groups = layer._reloaded_obj.variable_groups  # TFSMLayer's loaded SavedModel
+TOP_K = 2
+train = {id(v) for g in groups[-TOP_K:] for v in g.trainable_variables}
+for w in list(layer.trainable_weights):
+  if id(w.value) not in train:
+    w.trainable = False  # fit() leaves it as it is'''
+
+
+def fine_tuning_controls(spec_json: dict, verification: Optional[dict]
+                         ) -> list:
+  """Card lines on the tunable hyper-parameters and the variable groups."""
+  lines = []
+  tunables = spec_json.get('tunables') or {}
+  if tunables:
+    lines += ['### Tunable hyper-parameters', '',
+              '`__call__` takes these keyword arguments (float32 scalars); '
+              'omitted, each keeps the value the model was trained with. '
+              'Pass them through `hub.KerasLayer(..., arguments=dict(...))` '
+              'or `obj(inputs, training=True, name=value)` after '
+              '`hub.load`. They only act with `training=True`.', '',
+              '| argument | default | meaning |', '| --- | --- | --- |']
+    lines += [f'| `{n}` | {t["default"]:g} | {t["description"]} |'
+              for n, t in tunables.items()]
+    def example(t):
+      if t['kind'] == 'dropout':
+        return 0.05
+      return 0.9 if t['default'] > 0.95 else 0.8
+    example = ', '.join(f'{n}={example(t):g}' for n, t in tunables.items())
+    lines += ['', '```python',
+              f'layer = hub.KerasLayer("HANDLE", trainable=True,',
+              f'                       arguments=dict({example}))', '```',
+              '']
+  if spec_json.get('variable_groups'):
+    names = None
+    for c in (verification or {}).get('checks', []):
+      if c['name'] == 'root.variable_groups partition the variables':
+        names = c['value']
+    lines += ['### Freezing all but the top layers', '',
+              '`variable_groups` lists the variables in named groups, bottom '
+              'to top' + (f': {names}' if names else '') + '. Each has '
+              '`name` (a string variable), `variables` and '
+              '`trainable_variables` (the same variables as the layer\'s '
+              'weights).' + (' Sub-objects (`.' + '`, `.'.join(
+                  spec_json.get('subobjects', {})) + '`) have their own.'
+                             if any(s.get('variable_groups') for s in
+                                    spec_json.get('subobjects', {}).values())
+                             else ''), '',
+              'tf_keras (`hub.KerasLayer`), top groups only, with layer-wise '
+              'learning-rate decay:', '', '```python', FREEZE_TF_KERAS, '```',
+              '', 'Keras 3 (`TFSMLayer`), top groups only (`__call__` '
+              'runs with `training=False` there: no dropout, batch-norm '
+              'statistics as exported):', '', '```python',
+              FREEZE_KERAS3, '```', '']
+  return lines
+
+
 def render(saved_model_dir: str, card: ModelCard, rec: dict) -> str:
   """The markdown card (tfhub.dev format: metadata lines before a heading)."""
   spec_json = rec['api']
@@ -253,6 +340,7 @@ def render(saved_model_dir: str, card: ModelCard, rec: dict) -> str:
     lines.append(f'- `regularization_losses`: {reg} (added to the loss by '
                  '`hub.KerasLayer(..., trainable=True)`)')
   lines += ['', f'**Note:** {OPTIMIZER_WARNING}', '']
+  lines += fine_tuning_controls(spec_json, v)
 
   src = rec['source'].get('checkpoint')
   lines += ['## Source', '']

@@ -68,6 +68,39 @@ class Output:
       raise ValueError(f'Output kind must be one of {KINDS}, got {self.kind!r}')
 
 
+# How the consumer-side checks exercise a tunable value (`Tunable.kind`).
+TUNABLE_KINDS = ('dropout', 'batch_norm_momentum')
+
+
+@dataclasses.dataclass(frozen=True)
+class Tunable:
+  """A training hyper-parameter the consumer may set per call.
+
+  `__call__` takes it as a keyword argument (a float32 scalar) that defaults
+  to the value the model was trained/configured with:
+
+      layer = hub.KerasLayer(handle, trainable=True,
+                             arguments=dict(dropout_rate=0.05))
+      obj(inputs, training=True, dropout_rate=0.05)   # after hub.load
+
+  Attributes:
+    default: the trained/configured value (checked against the model's
+      layers when written; the omitted argument takes it).
+    description: one line for the model card: what it controls.
+    kind: 'dropout' (a rate in [0, 1): only `training=True` drops) or
+      'batch_norm_momentum' (moving statistics decay: only `training=True`
+      updates them); says how verification checks the value takes effect.
+  """
+  default: float
+  description: str
+  kind: str
+
+  def __post_init__(self):
+    if self.kind not in TUNABLE_KINDS:
+      raise ValueError(f'Tunable kind must be one of {TUNABLE_KINDS}, got '
+                       f'{self.kind!r}')
+
+
 @dataclasses.dataclass(frozen=True)
 class ExportSpec:
   """The declared API of one exported SavedModel (or sub-object).
@@ -90,6 +123,11 @@ class ExportSpec:
     traces: further `(inputs, kwargs)` variants `__call__` is traced for
       (beside `inputs` alone), each a nest of `tf.TensorSpec` /
       `tf.RaggedTensorSpec` plus keyword arguments (specs or Python values).
+    tunables: name -> `Tunable`: extra float32 keyword arguments of
+      `__call__` (see `writer.tunable_call`), traced as scalar tensors.
+    variable_groups: whether the object carries `variable_groups`, its
+      variables in named groups ordered bottom to top (see
+      `writer.add_variable_groups`), for freezing all but the top layers.
   """
   inputs: Union[tf.TensorSpec, Mapping[str, tf.TensorSpec]]
   outputs: Mapping[str, Output]
@@ -100,6 +138,8 @@ class ExportSpec:
       default_factory=dict)
   returns_dict: bool = True
   traces: Sequence[Tuple[Any, Mapping[str, Any]]] = ()
+  tunables: Mapping[str, Tunable] = dataclasses.field(default_factory=dict)
+  variable_groups: bool = False
 
   def __post_init__(self):
     if not self.outputs:
@@ -154,6 +194,11 @@ class ExportSpec:
                                             else i),
                          'kwargs': describe(dict(k))}
                         for i, k in self.traces]} if self.traces else {}
+    if self.tunables:
+      extra['tunables'] = {k: dataclasses.asdict(t)
+                           for k, t in self.tunables.items()}
+    if self.variable_groups:
+      extra['variable_groups'] = True
     return {
         'task': self.task,
         'training_arg': self.training_arg,

@@ -10,6 +10,9 @@ is an object with
     obj.<sub>                              # e.g. .mlm, with the same interface
 
 plus a `serving_default` signature equal to `__call__(training=False)`.
+Optional fine-tuning controls: `__call__(..., dropout_rate=0.05)` for the
+spec's `tunables` (`tunable_call`), and `obj.variable_groups`, the variables
+in named groups bottom to top (`add_variable_groups`).
 
 Two ways to build one:
   * `from_keras(model, spec)`: wraps a tf_keras model or layer. Only its
@@ -35,9 +38,10 @@ models.
 
 import contextlib
 import inspect
+import math
 import os
 import shutil
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 from tensorflow.python.autograph.core import ag_ctx  # pylint: disable=g-direct-tensorflow-import
@@ -173,24 +177,209 @@ def _trace(obj, spec: spec_lib.ExportSpec, where: str):
   for attr in ('variables', 'trainable_variables', 'regularization_losses'):
     if not hasattr(obj, attr) and spec.trainable:
       raise TypeError(f'{where} lacks `{attr}` (required by the reusable API)')
+  _check_tunables(call, spec, where)
+  _check_variable_groups(obj, spec, where)
+  # Tunable values are scalar tensor inputs of the same two traces, so the
+  # loaded function converts a Python float (or the omitted default) to them.
+  tunables = tunable_specs(spec)
   try:
     for inputs, kwargs in spec.traces:  # Further declared variants.
-      inputs, kwargs = _named(call, inputs, kwargs)
+      inputs, kwargs = _named(call, inputs, dict(kwargs, **tunables))
       if spec.training_arg:
         call.get_concrete_function(inputs, training=True, **kwargs)
         call.get_concrete_function(inputs, training=False, **kwargs)
       else:
         call.get_concrete_function(inputs, **kwargs)
-    inputs, _ = _named(call, spec.inputs, {})
+    inputs, kwargs = _named(call, spec.inputs, tunables)
     if spec.training_arg:
-      call.get_concrete_function(inputs, training=True)
-      return call.get_concrete_function(inputs, training=False)
-    return call.get_concrete_function(inputs)
+      call.get_concrete_function(inputs, training=True, **kwargs)
+      return call.get_concrete_function(inputs, training=False, **kwargs)
+    return call.get_concrete_function(inputs, **kwargs)
   except tf.errors.OperatorNotAllowedInGraphError as e:
     raise TypeError(
         f'{where}.__call__ branches or loops on a tensor value, which needs '
         'AutoGraph: build it with writer.reusable(..., autograph=True) or '
         f'writer.from_keras(..., autograph=True) ({e})') from e
+
+
+# ---------------------------------------------------------------------------
+# Tunable hyper-parameters: `__call__(..., dropout_rate=0.05)`.
+
+def tunable_call(call: Callable[..., Any],
+                 targets: Mapping[str, Sequence[Tuple[Any, str]]]
+                 ) -> Callable[..., Any]:
+  """`call(inputs, training)` plus one keyword argument per tunable value.
+
+      call = writer.tunable_call(call, {
+          'dropout_rate': [(layer, 'rate') for layer in hidden_dropouts],
+          'batch_norm_momentum': [(bn, 'momentum') for bn in norms]})
+
+  While the returned function runs, it sets each `(object, attribute)` of a
+  tunable to the value passed (during export: a float32 scalar tensor, the
+  trace's input), then puts the old values back. So one trace per
+  `training` value serves every value a consumer passes, and Keras layers
+  that read the attribute in `call` (tf_keras `Dropout.rate`,
+  `BatchNormalization.momentum`) use the tensor. Each argument's default is
+  the attributes' current (trained/configured) value; they must agree, and
+  the spec must declare the same (`spec.Tunable`). Wrap the call before
+  `reusable`/`from_keras`.
+  """
+  defaults = {}
+  for name, pairs in targets.items():
+    values = sorted({float(getattr(o, a)) for o, a in pairs})
+    if len(values) != 1:
+      raise ValueError(f'tunable {name!r}: its {len(pairs)} targets hold '
+                       f'different values {values} (or none): pass the '
+                       'attributes that share one value')
+    defaults[name] = values[0]
+  params = list(inspect.signature(call).parameters.values())
+  first = params[0].replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+  has_training = any(p.name == 'training' for p in params)
+  sig = inspect.Signature(
+      [first] +
+      ([inspect.Parameter('training', inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          default=False)] if has_training else []) +
+      [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                         default=d) for n, d in defaults.items()])
+
+  def wrapped(*args, **kwargs):
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    a = dict(bound.arguments)
+    old = [(o, attr, getattr(o, attr)) for name in defaults
+           for o, attr in targets[name]]
+    try:
+      for name in defaults:
+        for o, attr in targets[name]:
+          setattr(o, attr, a[name])
+      if has_training:
+        return call(a[first.name], training=a['training'])
+      return call(a[first.name])
+    finally:
+      for o, attr, value in old:
+        setattr(o, attr, value)
+
+  wrapped.__signature__ = sig
+  wrapped.__name__ = getattr(call, '__name__', 'call')
+  return wrapped
+
+
+def tunable_specs(spec: spec_lib.ExportSpec) -> dict:
+  """The traced inputs of the spec's tunable values (float32 scalars)."""
+  return {n: tf.TensorSpec([], tf.float32, name=n) for n in spec.tunables}
+
+
+def tunable_tensors(spec: spec_lib.ExportSpec, **values) -> dict:
+  """The tunable values as float32 tensors (defaults unless given in
+  `values`): what a function traced at export calls `__call__` with, so that
+  it reuses `__call__`'s traces instead of tracing one per Python value,
+  e.g. a further endpoint `lambda x: obj.__call__(x, training=True,
+  **tunable_tensors(spec))`, or one that forwards its own tensor arguments.
+  """
+  return {n: tf.constant(values.get(n, t.default), tf.float32)
+          for n, t in spec.tunables.items()}
+
+
+def forward_tunables(fn: Callable[..., Any], spec: spec_lib.ExportSpec
+                     ) -> Callable[..., Any]:
+  """`fn(inputs, **tunables)` as `f(inputs, <tunable>=<default>, ...)`.
+
+  For a further endpoint that forwards the tunable values to `__call__`,
+  e.g. a Keras 3 training endpoint (`TFSMLayer` passes the layer call's
+  keyword arguments on to it):
+
+      train = tf.function(writer.forward_tunables(
+          lambda x, **kw: obj.__call__(x, training=True, **kw), spec),
+          autograph=False)
+      train.get_concrete_function(input_spec, **writer.tunable_specs(spec))
+
+  Traced so, it calls `__call__` with tensors (reusing its traces), and the
+  loaded endpoint takes Python floats or omits them as `__call__` does.
+  """
+  defaults = {n: t.default for n, t in spec.tunables.items()}
+  params = list(inspect.signature(fn).parameters.values())
+  first = params[0].replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                            default=inspect.Parameter.empty)
+  sig = inspect.Signature(
+      [first] + [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                   default=d) for n, d in defaults.items()])
+
+  def wrapped(*args, **kwargs):
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    a = dict(bound.arguments)
+    return fn(a.pop(first.name), **a)
+
+  wrapped.__signature__ = sig
+  wrapped.__name__ = getattr(fn, '__name__', 'endpoint')
+  return wrapped
+
+
+def _check_tunables(call, spec, where):
+  """The declared tunables are exactly `__call__`'s, with the same
+  defaults."""
+  if not spec.tunables:
+    return
+  try:
+    params = inspect.signature(call.python_function).parameters
+  except (TypeError, ValueError):
+    params = {}
+  for name, t in spec.tunables.items():
+    p = params.get(name)
+    if p is None:
+      raise TypeError(f'{where}.__call__ lacks the declared tunable `{name}`'
+                      ' (wrap the call with writer.tunable_call)')
+    if p.default is inspect.Parameter.empty or not math.isclose(
+        float(p.default), t.default, rel_tol=0, abs_tol=1e-9):
+      raise ValueError(f'{where}: tunable `{name}` is declared with default '
+                       f'{t.default} but the model holds {p.default}')
+
+
+# ---------------------------------------------------------------------------
+# Variable groups: `obj.variable_groups`, bottom to top.
+
+def add_variable_groups(obj, groups: Sequence[Tuple[str, Sequence[tf.Variable]]]
+                        ) -> None:
+  """Sets `obj.variable_groups`: a list of sub-objects, bottom to top, each
+  with `name` (a string `tf.Variable`: plain strings are not saved),
+  `variables` and `trainable_variables` (the same variable objects as
+  `obj`'s, so a consumer can pick them out of `hub.KerasLayer`'s weights).
+
+  Every trainable variable of `obj` must be in exactly one group (freezing
+  all but the top k groups then freezes everything else); non-trainable
+  ones (batch-norm statistics) go with their layer's group.
+  """
+  trainable_ids = {id(v) for v in obj.trainable_variables}
+  all_ids = {id(v) for v in obj.variables}
+  seen, out = {}, []
+  for name, variables in groups:
+    variables = list(variables)
+    if not variables:
+      raise ValueError(f'variable group {name!r} is empty')
+    for v in variables:
+      if id(v) not in all_ids:
+        raise ValueError(f'variable group {name!r}: {v.name} is not among '
+                         'the object\'s variables')
+      if id(v) in seen:
+        raise ValueError(f'{v.name} is in variable groups {seen[id(v)]!r} '
+                         f'and {name!r}')
+      seen[id(v)] = name
+    g = Reusable()
+    g.name = tf.Variable(name, trainable=False, name='variable_group_name')
+    g.variables = variables
+    g.trainable_variables = [v for v in variables if id(v) in trainable_ids]
+    out.append(g)
+  missing = [v.name for v in obj.trainable_variables if id(v) not in seen]
+  if missing:
+    raise ValueError(f'trainable variables in no variable group: '
+                     f'{missing[:5]}')
+  obj.variable_groups = out
+
+
+def _check_variable_groups(obj, spec, where):
+  if spec.variable_groups and not getattr(obj, 'variable_groups', None):
+    raise TypeError(f'{where} declares variable_groups but has none '
+                    '(call writer.add_variable_groups)')
 
 
 def _named(call, inputs, kwargs):
@@ -246,15 +435,15 @@ def serving_signature(obj, spec: spec_lib.ExportSpec):
            for n, s in spec.inputs.items()]
     def serve(*args):
       inputs = dict(zip(names, args))
-      out = (obj.__call__(inputs, training=False) if spec.training_arg
-             else obj.__call__(inputs))
+      out = (obj.__call__(inputs, training=False, **tunable_tensors(spec))
+             if spec.training_arg else obj.__call__(inputs))
       return _flat_outputs(out, spec)
   else:
     s = spec.inputs
     sig = [tf.TensorSpec(s.shape, s.dtype, name=spec.input_names()[0])]
     def serve(x):
-      out = (obj.__call__(x, training=False) if spec.training_arg
-             else obj.__call__(x))
+      out = (obj.__call__(x, training=False, **tunable_tensors(spec))
+             if spec.training_arg else obj.__call__(x))
       return _flat_outputs(out, spec)
   return tf.function(serve, input_signature=sig,
                      autograph=False).get_concrete_function()

@@ -7,6 +7,9 @@ from . import opscan
 from .files import check_files
 from .files import check_self_contained
 from .files import directory_sizes
+from .finetune import check_keras_layer_arguments
+from .finetune import check_tunables
+from .finetune import check_variable_groups
 from .graph import check_graph_softmax
 from .infer import generate_cases
 from .infer import infer_spec
@@ -142,3 +145,13 @@ def _reusable_checks(r, saved_model, obj, spec, cases):
       by_target.get(''):
     r.guard('hub.KerasLayer checks', lambda: check_keras_layer(
         r, saved_model, obj, spec, by_target['']))
+  # Fine-tuning controls (declared tunables, variable groups).
+  r.guard('tunables', lambda: check_tunables(r, saved_model, obj, spec,
+                                             by_target.get('', [])))
+  r.guard('hub.KerasLayer arguments', lambda: check_keras_layer_arguments(
+      r, obj, spec, by_target.get('', [])))
+  for name, s in [('root', spec)] + list(spec.get('subobjects', {}).items()):
+    child = obj if name == 'root' else getattr(obj, name, None)
+    if child is not None:
+      r.guard(f'{name}.variable_groups', lambda c=child, n=name, s_=s:
+              check_variable_groups(r, c, n, s_))
