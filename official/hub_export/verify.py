@@ -2,9 +2,11 @@
 
 `verify(saved_model_dir, spec, cases, reference)` computes the in-memory
 source model's outputs on the sample inputs (`cases`, a small shape sweep),
-then runs the checker package (`checker/`) in a fresh Python process (`-I`: this repository is not
-importable there) that reloads the export with `hub.load` and
-`hub.KerasLayer(trainable=True)` and compares. Any FAIL raises `ExportError`.
+then runs the checker package (`checker/`) in fresh Python processes (`-I`:
+this repository is not importable there) that reload the export as consumers
+do and compare: one with tf_keras (`hub.load`, `hub.KerasLayer`), and beside
+it one with Keras 3 (`keras.layers.TFSMLayer`). Any FAIL raises
+`ExportError`.
 """
 
 import json
@@ -52,47 +54,85 @@ def write_cases(path: str, cases: Sequence[Case],
   np.savez(path, **arrays)
 
 
-def consumer_env():
-  """Environment of a consumer process: no PYTHONPATH, quiet TensorFlow."""
+def consumer_env(keras3=False):
+  """Environment of a consumer process: no PYTHONPATH, quiet TensorFlow;
+  tf_keras as Keras, or (`keras3`) Keras 3."""
   env = {k: v for k, v in os.environ.items()
          if k not in ('PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP')}
   env.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-  env['TF_USE_LEGACY_KERAS'] = '1'
+  if keras3:
+    env.pop('TF_USE_LEGACY_KERAS', None)
+  else:
+    env['TF_USE_LEGACY_KERAS'] = '1'
   return env
 
 
 def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
                     cases_npz: Optional[str] = None,
-                    task: Optional[str] = None) -> dict:
-  """Runs the checker on a SavedModel in a fresh, isolated consumer process.
+                    task: Optional[str] = None, keras3: bool = True) -> dict:
+  """Runs the checker on a SavedModel in fresh, isolated consumer processes.
 
-  Returns its result dict (`checks`, `info`, `passed`, `failed`) plus
+  The tf_keras consumer (hub.load, hub.KerasLayer) and, with `keras3`, the
+  Keras 3 consumer (TFSMLayer; `checker/keras3.py`) run at the same time in
+  processes of their own (Keras 3 and tf_keras cannot share one); their
+  results are merged. Returns the result dict (`checks`, `info`, `passed`,
+  `failed`; the Keras 3 process's info under `info['keras3']`) plus
   `report`, the PASS/WARN/FAIL lines. Without `spec`/`cases_npz` the API is
   read off the SavedModel and sample inputs are generated for `task`.
   """
   with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
-    out_path = os.path.join(tmp, 'result.json')
-    cmd = [sys.executable, '-I', CHECKER,
-           f'--saved_model={os.path.abspath(saved_model_dir)}',
-           f'--output={out_path}']
+    args = [f'--saved_model={os.path.abspath(saved_model_dir)}']
     if spec is not None:
       spec_path = os.path.join(tmp, 'spec.json')
       with open(spec_path, 'w') as f:
         json.dump(spec, f)
-      cmd.append(f'--spec={spec_path}')
+      args.append(f'--spec={spec_path}')
     if cases_npz:
-      cmd.append(f'--cases={os.path.abspath(cases_npz)}')
+      args.append(f'--cases={os.path.abspath(cases_npz)}')
     if task:
-      cmd.append(f'--task={task}')
-    proc = subprocess.run(cmd, cwd=tmp, env=consumer_env(),
-                          capture_output=True, text=True, check=False)
-    if not os.path.exists(out_path):
-      tail = '\n'.join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-      raise ExportError(f'checking {saved_model_dir} crashed '
-                        f'(exit {proc.returncode}); output:\n{tail}')
-    with open(out_path) as f:
-      result = json.load(f)
-  result['report'] = proc.stdout.strip().splitlines()
+      args.append(f'--task={task}')
+    runs = {'tf_keras': ([], consumer_env())}
+    if keras3:
+      runs['keras3'] = (['--keras3'], consumer_env(keras3=True))
+    procs = {}
+    for name, (flag, env) in runs.items():
+      out_path = os.path.join(tmp, f'{name}.json')
+      # Files, not pipes: neither process can block on a full pipe while
+      # the other is waited for.
+      logs = [open(os.path.join(tmp, f'{name}.{s}'), 'w+')
+              for s in ('out', 'err')]
+      procs[name] = (out_path, logs, subprocess.Popen(
+          [sys.executable, '-I', CHECKER] + flag + args +
+          [f'--output={out_path}'], cwd=tmp, env=env,
+          stdout=logs[0], stderr=logs[1], text=True))
+    results = {}
+    try:
+      for name, (out_path, logs, proc) in procs.items():
+        proc.wait()
+        stdout, stderr = [(f.seek(0), f.read(), f.close())[1] for f in logs]
+        if not os.path.exists(out_path):
+          tail = '\n'.join((stderr or stdout).strip().splitlines()[-15:])
+          what = ' (Keras 3 consumer)' if name == 'keras3' else ''
+          raise ExportError(f'checking {saved_model_dir}{what} crashed '
+                            f'(exit {proc.returncode}); output:\n{tail}')
+        with open(out_path) as f:
+          results[name] = json.load(f)
+        results[name]['report'] = stdout.strip().splitlines()
+    finally:  # On a crash or an interrupt, stop the other process too.
+      for _, logs, proc in procs.values():
+        if proc.poll() is None:
+          proc.kill()
+          proc.wait()
+        for f in logs:
+          f.close()
+  result = results['tf_keras']
+  k3 = results.get('keras3')
+  if k3:
+    result['checks'] += k3['checks']
+    result['passed'] += k3['passed']
+    result['failed'] += k3['failed']
+    result['report'] += k3['report']
+    result['info']['keras3'] = k3['info']
   return result
 
 

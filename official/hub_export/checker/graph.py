@@ -26,12 +26,14 @@ def check_graph_softmax(r, obj, spec):
           break
         if op.type in ('Identity', 'IdentityN', 'Reshape', 'Squeeze',
                        'ExpandDims', 'Cast') and op.inputs:
-          op = op.inputs[0].op
+          t = op.inputs[0]
+          op = t.op
         elif op.type in ('StatefulPartitionedCall', 'PartitionedCall'):
           inner = fn.graph._get_function(op.get_attr('f').name)  # pylint: disable=protected-access
           if inner is None or not inner.graph.outputs:
             break
-          index = list(op.outputs).index(t) if t in list(op.outputs) else 0
+          # By identity: `==` on tensors of two graphs builds an op.
+          index = next((i for i, o in enumerate(op.outputs) if o is t), 0)
           t = inner.graph.outputs[index]
           op = t.op
         else:
