@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,
+from conftest import (assert_card_code_runs, ROOT, TESTDATA, assert_golden, assert_ok,
                       assert_one_line_error, run_script)
 from official.hub_export import bert_family  # pylint: disable=g-bad-import-order
 
@@ -407,3 +407,11 @@ def test_end_to_end_albert_en_base_random_checkpoint(tmp_path):
     np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=0)
   mlm = obj.mlm(dict(x, masked_lm_positions=_POSITIONS[:2]))
   assert mlm['mlm_logits'].shape == (2, 3, 30000)
+
+
+def test_model_card_code_runs(albert_export):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = albert_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(os.path.join(out, 'encoder'), os.path.join(out, 'preprocessor'))
+  assert tf_keras_blocks and keras3_blocks

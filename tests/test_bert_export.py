@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from official.hub_export import bert_family
 
-from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,
+from conftest import (assert_card_code_runs, ROOT, TESTDATA, assert_golden, assert_ok,
                       assert_one_line_error, run_script)
 
 sys.path.insert(0, os.path.join(TESTDATA, 'bert'))
@@ -488,3 +488,11 @@ def _assert_matches_model_garden_sized(out, encoder, cfg):
                              atol=1e-5, rtol=0)
   np.testing.assert_allclose(got['sequence_output'], want['sequence_output'],
                              atol=1e-5, rtol=0)
+
+
+def test_model_card_code_runs(bert_export):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = bert_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(os.path.join(out, 'encoder'), os.path.join(out, 'preprocessor'))
+  assert tf_keras_blocks and keras3_blocks

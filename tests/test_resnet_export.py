@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,  # pylint: disable=g-multiple-import
+from conftest import (assert_card_code_runs, ROOT, TESTDATA, assert_golden, assert_ok,  # pylint: disable=g-multiple-import
                       assert_one_line_error, run_script)
 
 HERE = os.path.join(TESTDATA, 'resnet')
@@ -427,3 +427,11 @@ def test_resnet50_export(tmp_path):
   assert_ok(proc)
   assert proc.stdout.count('checks passed') == 2, proc.stdout
   _check_against_source(out, model, _legacy_normalize, 224)
+
+
+def test_model_card_code_runs(legacy_export):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = legacy_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(os.path.join(out, 'feature_vector'), os.path.join(out, 'classification'))
+  assert tf_keras_blocks and keras3_blocks

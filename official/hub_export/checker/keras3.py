@@ -50,7 +50,15 @@ def layer_class():
 
   class RegularizedTFSMLayer(keras.layers.TFSMLayer):
     """Adds each of the SavedModel's `regularization_losses` while trainable
-    (TFSMLayer itself ignores them)."""
+    (TFSMLayer itself ignores them); weight names without the ':0' of TF
+    variable names, which optimizers with slots refuse (Adam: "... is not a
+    valid scope name")."""
+
+    def _add_existing_weight(self, weight):
+      self._track_variable(keras.Variable(
+          initializer=weight, trainable=weight.trainable, dtype=weight.dtype,
+          shape=weight.shape,
+          name=weight.name.split(':')[0].replace('/', '_')))
 
     def call(self, inputs, training=False):
       if self.trainable:
@@ -157,7 +165,8 @@ def _fit_step(r, where, layer, spec, case, n_reg):
         keras.layers.Reshape((-1,))(out))
   head = keras.layers.Dense(1, kernel_initializer='ones')(out)
   model = keras.Model(kin, head)
-  model.compile(optimizer=keras.optimizers.SGD(0.01), loss='mse')
+  # Adam: an optimizer with slots, as users fine-tune with.
+  model.compile(optimizer=keras.optimizers.Adam(1e-3), loss='mse')
   before = [w.numpy().copy() for w in layer.trainable_weights]
   batch = int(tf.nest.flatten(inputs)[0].shape[0])
   model.fit(inputs, np.ones([batch, 1], np.float32), epochs=1, verbose=0,
