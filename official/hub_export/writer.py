@@ -14,7 +14,7 @@ plus a `serving_default` signature equal to `__call__(training=False)`.
 `write` also adds, for every recipe, what other consumers need (thin
 functions over the traces above, never a second trace of the model):
 
-    obj.serve(inputs)           # = __call__(inputs, training=False)
+    obj.serve(inputs)           # = __call__(inputs) (training=False)
     obj.call_training(inputs)   # = __call__(inputs, training=True)
     obj.<sub>_serve, obj.<sub>_call_training   # the same for sub-objects
                                                # with `training` (e.g. .mlm)
@@ -24,6 +24,9 @@ functions over the traces above, never a second trace of the model):
   its input positionally (a dict input as one dict); `serve` is the name of
   Keras 3 `model.export()`'s endpoint and TFSMLayer's default, and
   `call_training` the training endpoint of Keras' `ExportArchive` examples.
+  `serve` is `__call__` itself under a second name (its `training` defaults
+  to False), so it adds nothing to saved_model.pb; `call_training` is one
+  small function per input dtype.
   Objects without `training` (preprocessors) get `serve` only. Sub-objects
   carry `serve`/`call_training` themselves too (`obj.mlm.serve`); the root
   aliases (`mlm_serve`) are there because TFSMLayer only looks endpoints up
@@ -395,10 +398,12 @@ def _trace_half_precision(obj, spec: spec_lib.ExportSpec) -> None:
 def _keras3_endpoints(obj, spec: spec_lib.ExportSpec) -> None:
   """Adds `serve` / `call_training` (Keras 3 TFSMLayer endpoints).
 
-  Each is a tf.function taking the object's inputs positionally (a dict
-  input as one dict), calling `__call__` with `training=False` / `True`: it
-  reuses `__call__`'s traces (for every input dtype traced), so each adds one
-  small function to saved_model.pb and no trace of the model.
+  Both take the object's inputs positionally (a dict input as one dict).
+  `serve` is `__call__`; `call_training` calls `__call__(training=True)`,
+  reusing its traces (for every input dtype traced): one small function per
+  dtype in saved_model.pb, no trace of the model. Sub-objects with
+  `training` get theirs too, aliased on the root as `<sub>_serve`, ...
+  (TFSMLayer looks endpoints up on the root only).
   """
   _trace_half_precision(obj, spec)
   _endpoints(obj, spec)
@@ -417,7 +422,22 @@ def _thin_call(call, training):
   return lambda inputs: call(inputs, training=training)
 
 
+def _defaults_to_inference(call) -> bool:
+  """Whether `call(inputs)` alone means `training=False`."""
+  try:
+    param = inspect.signature(call.python_function).parameters.get('training')
+  except (TypeError, ValueError):
+    return False
+  return param is not None and param.default is False
+
+
 def _endpoints(obj, spec: spec_lib.ExportSpec) -> dict:
+  """Sets `serve` (and `call_training`) on obj; returns them by name.
+
+  `serve` is `__call__` itself where `training` defaults to False (or
+  there is none): the same saved functions under a second name, which costs
+  nothing. `call_training` is a thin tf.function per input dtype.
+  """
   call = obj.__call__
   dtypes = [tf.float32] + (list(_HALF) if _HALF_DISPATCH.get(call) is spec
                            else [])
@@ -425,10 +445,14 @@ def _endpoints(obj, spec: spec_lib.ExportSpec) -> dict:
   modes = (((SERVE, False), (CALL_TRAINING, True)) if spec.training_arg
            else ((SERVE, None),))
   for endpoint, training in modes:
-    fn = tf.function(_thin_call(call, training), autograph=False)
-    for dtype in dtypes:
-      inputs, _ = _named(fn, _half_specs(spec.inputs, dtype), {})
-      fn.get_concrete_function(inputs)
+    if endpoint == SERVE and (training is None or
+                              _defaults_to_inference(call)):
+      fn = call
+    else:
+      fn = tf.function(_thin_call(call, training), autograph=False)
+      for dtype in dtypes:
+        inputs, _ = _named(fn, _half_specs(spec.inputs, dtype), {})
+        fn.get_concrete_function(inputs)
     setattr(obj, endpoint, fn)
     made[endpoint] = fn
   return made
