@@ -20,7 +20,9 @@ the same to `--out` (benchmarks/RESULTS.md by default).
 
 Per-recipe scripts: benchmarks/bert.py, benchmarks/resnet.py (each also runs
 alone); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
-our SavedModel writer with Keras `model.save` on the same in-memory encoder.
+our SavedModel writer with Keras `model.save` on the same in-memory encoder;
+benchmarks/consumer_endpoints.py (`--cases=...,consumers`) what the writer's
+consumer additions (Keras 3 endpoints, float16/bfloat16 traces) cost, A/B.
 """
 import argparse
 import datetime
@@ -36,7 +38,7 @@ import bert  # pylint: disable=g-import-not-at-top
 import common  # pylint: disable=g-import-not-at-top
 import resnet  # pylint: disable=g-import-not-at-top
 
-CASES = ('bert', 'resnet', 'writer')
+CASES = ('bert', 'resnet', 'writer', 'consumers')
 
 
 def parse_args(argv=None):
@@ -151,6 +153,18 @@ def main(argv=None):
       extra.append(('Our writer vs Keras `model.save()` on the same in-memory '
                     'BERT encoder (`benchmarks/writer_vs_keras_save.py`)',
                     '```\n' + out + '\n```'))
+      print('\n' + out, flush=True)
+    if 'consumers' in args.cases:
+      print('[consumer endpoints A/B] ...', file=sys.stderr, flush=True)
+      out = subprocess.run(
+          [common.PY, os.path.join(common.HERE, 'consumer_endpoints.py'),
+           f'--rounds={max(2, rounds)}'] + (['--quick'] if args.quick
+                                            else []),
+          env=common.env(), capture_output=True, text=True, check=True,
+          cwd=common.ROOT).stdout.strip()
+      extra.append(('Cost of the consumer additions: Keras 3 endpoints and '
+                    'half-float traces, A/B (`benchmarks/'
+                    'consumer_endpoints.py`)', out))
       print('\n' + out, flush=True)
     if args.sizes:
       print('[bert sizes] ...', file=sys.stderr, flush=True)
