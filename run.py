@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up and go, on a machine with nothing but Python 3.11.
 
-    python3 run.py demo            # export the seed recipe, verify, use it
+    python3 run.py demo            # export the tiny BERT, verify, fine-tune it
     python3 run.py test [ARGS...]  # the test suite (ARGS go to pytest)
 
 The first run creates `.venv/` inside the repository and installs
@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(ROOT, '.venv')
 PY = os.path.join(VENV, 'bin', 'python')
 STAMP = os.path.join(VENV, '.installed-requirements')
-DEMO_DIR = os.path.join(ROOT, 'demo_output', 'my_mul')
+DEMO_DIR = os.path.join(ROOT, 'demo_output', 'bert')
 
 
 def _digest():
@@ -59,15 +59,30 @@ def ensure_venv():
 
 
 def demo(py, args):
-  """Exports the seed recipe on the shipped checkpoint and uses the result."""
-  code = _run([py, os.path.join(ROOT, 'export_scripts', 'mul_export.py'),
-               '--gin_file=configs/mul/my_mul.gin',
-               '--checkpoint_path=tests/testdata/mul/ckpt',
+  """Exports the shipped tiny BERT (encoder + preprocessor), verifies it, then
+  fine-tunes a text classifier on it from Keras 3 and from tf_keras."""
+  code = _run([py, os.path.join(ROOT, 'export_scripts', 'bert_export.py'),
+               '--gin_file=configs/bert/tiny.gin',
+               '--checkpoint_path=tests/testdata/bert/ckpt',
+               '--vocab_file=tests/testdata/bert/vocab.txt',
                f'--export_dir={DEMO_DIR}', '--overwrite'] + args, cwd=ROOT)
   if code:
     return code
-  return _run([py, os.path.join(ROOT, 'examples', 'use_my_mul.py'), DEMO_DIR],
-              cwd=ROOT)
+  # Each consumer in its own process (Keras 3 and tf_keras cannot share
+  # one), both at once; their outputs are printed in order.
+  example = os.path.join(ROOT, 'examples', 'fine_tune_text_classifier.py')
+  procs = []
+  for keras in ('3', 'tf_keras'):
+    cmd = [py, example, DEMO_DIR, f'--keras={keras}']
+    print('+ ' + ' '.join(cmd), flush=True)
+    procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True))
+  code = 0
+  for proc in procs:
+    out, _ = proc.communicate()
+    print(out.rstrip(), flush=True)
+    code = code or proc.returncode
+  return code
 
 
 def test(py, args):

@@ -25,7 +25,9 @@ TFLite variations against their SavedModel (size, latency on 1 and 2 threads,
 accuracy of the quantized builds); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
 our SavedModel writer with Keras `model.save` on the same in-memory encoder;
 benchmarks/tunables.py (`--cases=...,tunables`) the cost of the fine-tuning
-controls (tunable dropout/batch-norm momentum, variable groups).
+controls (tunable dropout/batch-norm momentum, variable groups);
+benchmarks/consumer_endpoints.py (`--cases=...,consumers`) what the writer's
+consumer additions (Keras 3 endpoints, float16/bfloat16 traces) cost, A/B.
 """
 import argparse
 import datetime
@@ -44,7 +46,8 @@ import resnet  # pylint: disable=g-import-not-at-top
 import tflite  # pylint: disable=g-import-not-at-top
 import tunables  # pylint: disable=g-import-not-at-top
 
-CASES = ('bert', 'resnet', 'keras', 'writer', 'tflite', 'tunables')
+CASES = ('bert', 'resnet', 'keras', 'writer', 'tflite', 'tunables',
+         'consumers')
 
 
 def parse_args(argv=None):
@@ -191,6 +194,18 @@ def main(argv=None):
         extra.append((f'Fine-tuning controls: {title}, with vs without '
                       '(`benchmarks/tunables.py`)', text))
         print(f'\n{title}\n{text}', flush=True)
+    if 'consumers' in args.cases:
+      print('[consumer endpoints A/B] ...', file=sys.stderr, flush=True)
+      out = subprocess.run(
+          [common.PY, os.path.join(common.HERE, 'consumer_endpoints.py'),
+           f'--rounds={max(2, rounds)}'] + (['--quick'] if args.quick
+                                            else []),
+          env=common.env(), capture_output=True, text=True, check=True,
+          cwd=common.ROOT).stdout.strip()
+      extra.append(('Cost of the consumer additions: Keras 3 endpoints and '
+                    'half-float traces, A/B (`benchmarks/'
+                    'consumer_endpoints.py`)', out))
+      print('\n' + out, flush=True)
     if args.sizes:
       print('[bert sizes] ...', file=sys.stderr, flush=True)
       sweep = bert.sweep(args.sizes.split(','), os.path.join(workdir, 'sizes'))

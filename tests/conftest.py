@@ -90,3 +90,58 @@ def assert_golden(saved_model_dir, golden_npz, atol=1e-6):
 @pytest.fixture(scope='session')
 def session_tmp(tmp_path_factory):
   return tmp_path_factory.mktemp('session')
+
+
+def card_code_blocks(saved_model_dir):
+  """The ```python blocks of an export's model card, split by consumer:
+  (tf_keras blocks, Keras 3 blocks)."""
+  import re  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(saved_model_dir, 'assets.extra', 'README.md')) as f:
+    text = f.read()
+  blocks = re.findall(r'^```python\n(.*?)^```', text, re.M | re.S)
+  assert blocks, saved_model_dir
+  code = [b.replace('"HANDLE"', repr(str(saved_model_dir))) for b in blocks]
+  keras3 = [c for c in code if re.search(r'^import keras\b', c, re.M)]
+  return [c for c in code if c not in keras3], keras3
+
+
+def assert_card_code_runs(*saved_model_dirs):
+  """Every code block of the exports' model cards runs: the tf_keras blocks
+  in one tf_keras process, the Keras 3 blocks in one Keras 3 process (each
+  block in a namespace of its own)."""
+  import json  # pylint: disable=g-import-not-at-top
+  tf_keras_blocks, keras3_blocks = [], []
+  for d in saved_model_dirs:
+    a, b = card_code_blocks(d)
+    tf_keras_blocks += a
+    keras3_blocks += b
+  runner = ('import json, sys\n'
+            'for i, code in enumerate(json.load(open(sys.argv[1]))):\n'
+            '  exec(compile(code, f"<card block {i}>", "exec"), {})\n'
+            'print("RAN", i + 1)\n')
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as tmp:
+    procs = []
+    for blocks, legacy in ((tf_keras_blocks, True), (keras3_blocks, False)):
+      if not blocks:
+        continue
+      env = script_env()
+      if legacy:
+        env['TF_USE_LEGACY_KERAS'] = '1'
+      else:
+        env.pop('TF_USE_LEGACY_KERAS', None)
+      name = os.path.join(tmp, 'tf_keras' if legacy else 'keras3')
+      with open(name + '.json', 'w') as f:
+        json.dump(blocks, f)
+      out = open(name + '.out', 'w+')
+      procs.append((blocks, out, subprocess.Popen(
+          [sys.executable, '-I', '-c', runner, name + '.json'], env=env,
+          cwd=tmp, stdout=out, stderr=subprocess.STDOUT, text=True)))
+    for blocks, out, proc in procs:
+      proc.wait(timeout=600)
+      out.seek(0)
+      log = out.read()
+      out.close()
+      assert proc.returncode == 0 and f'RAN {len(blocks)}' in log, (
+          '\n\n'.join(blocks) + '\n' + log[-3000:])
+  return tf_keras_blocks, keras3_blocks

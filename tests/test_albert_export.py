@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,
+from conftest import (assert_card_code_runs, ROOT, TESTDATA, assert_golden, assert_ok,
                       assert_one_line_error, run_script)
 from official.hub_export import bert_family  # pylint: disable=g-bad-import-order
 
@@ -419,3 +419,11 @@ def test_variable_groups_shared_block(albert_export):
       names + ['mlm_head'])
   assert (sum(len(g.trainable_variables) for g in obj.variable_groups) ==
           len(obj.trainable_variables))
+
+
+def test_model_card_code_runs(albert_export):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = albert_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(os.path.join(out, 'encoder'), os.path.join(out, 'preprocessor'))
+  assert tf_keras_blocks and keras3_blocks

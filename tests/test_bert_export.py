@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from official.hub_export import bert_family
 
-from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,
+from conftest import (assert_card_code_runs, ROOT, TESTDATA, assert_golden, assert_ok,
                       assert_one_line_error, run_script)
 
 sys.path.insert(0, os.path.join(TESTDATA, 'bert'))
@@ -529,3 +529,11 @@ def test_fine_tune_top_groups_with_card_snippets(bert_export):
     assert got['groups'] == ['embeddings', 'layer_0', 'layer_1', 'pooler']
     assert not got['frozen_changed'], (run.__name__, got)
     assert not got['top_unmoved'], (run.__name__, got)
+
+
+def test_model_card_code_runs(bert_export):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = bert_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(os.path.join(out, 'encoder'), os.path.join(out, 'preprocessor'))
+  assert tf_keras_blocks and keras3_blocks

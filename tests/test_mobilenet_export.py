@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (TESTDATA, assert_golden, assert_ok,  # pylint: disable=g-multiple-import
+from conftest import (assert_card_code_runs, TESTDATA, assert_golden, assert_ok,  # pylint: disable=g-multiple-import
                       assert_one_line_error, run_script)
 
 HERE = os.path.join(TESTDATA, 'mobilenet')
@@ -440,3 +440,11 @@ def test_variable_groups_and_momentum(trainer_export):
   default = inspect.signature(fv.__call__).parameters[
       'batch_norm_momentum'].default
   assert default == pytest.approx(0.997)
+
+
+def test_model_card_code_runs(trainer_export):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = trainer_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(os.path.join(out, 'feature_vector'), os.path.join(out, 'classification'))
+  assert tf_keras_blocks and keras3_blocks

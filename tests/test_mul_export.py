@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TESTDATA, assert_golden, assert_ok, run_script
+from conftest import assert_card_code_runs, TESTDATA, assert_golden, assert_ok, run_script
 
 CKPT = os.path.join(TESTDATA, 'mul', 'ckpt')
 GOLDEN = os.path.join(TESTDATA, 'mul', 'golden', 'mul.npz')
@@ -116,3 +116,11 @@ def test_re_export_is_numerically_identical(mul_export, tmp_path):
   assert rec_b['verification'] is None  # --noverify is recorded as such.
   assert (rec_a['files']['variables/variables.data-00000-of-00001']['sha256']
           == rec_b['files']['variables/variables.data-00000-of-00001']['sha256'])
+
+
+def test_model_card_code_runs(mul_export):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = mul_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(out)
+  assert tf_keras_blocks and keras3_blocks

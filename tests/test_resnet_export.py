@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,  # pylint: disable=g-multiple-import
+from conftest import (assert_card_code_runs, ROOT, TESTDATA, assert_golden, assert_ok,  # pylint: disable=g-multiple-import
                       assert_one_line_error, run_script)
 
 HERE = os.path.join(TESTDATA, 'resnet')
@@ -476,3 +476,11 @@ def test_fine_tune_top_groups_with_card_snippets(vision_export):
     assert got['groups'][-2:] == ['stage_3', 'stage_4']
     assert not got['frozen_changed'], (run.__name__, got)
     assert not got['top_unmoved'], (run.__name__, got)
+
+
+def test_model_card_code_runs(legacy_export):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = legacy_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(os.path.join(out, 'feature_vector'), os.path.join(out, 'classification'))
+  assert tf_keras_blocks and keras3_blocks

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,
+from conftest import (assert_card_code_runs, ROOT, TESTDATA, assert_golden, assert_ok,
                       assert_one_line_error, run_script)
 
 DATA = os.path.join(TESTDATA, 'text_embedding')
@@ -462,3 +462,11 @@ def test_large_file_streams_into_one_copy_of_the_table(tmp_path, export_a):
                              atol=1e-6)
   np.testing.assert_allclose(got[1], vec(17) * np.sqrt(2), atol=1e-6)
   np.testing.assert_array_equal(got[2], 0)
+
+
+def test_model_card_code_runs(export_committed):
+  """Every code block of the model cards runs as published (tf_keras with
+  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
+  out = export_committed[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(out)
+  assert tf_keras_blocks and keras3_blocks

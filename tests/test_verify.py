@@ -74,6 +74,12 @@ def test_good_export_passes(tmp_path):
   names = [c['name'] for c in result['checks']]
   assert 'hub.KerasLayer fit step updates weights' in names
   assert 'root every trainable variable gets a gradient' in names
+  # The Keras 3 consumer ran too (its own process), and mixed precision.
+  assert 'Keras 3 TFSMLayer(serve) fit step updates weights' in names
+  assert 'Keras 3 TFSMLayer(serve) losses reach model.losses' in names
+  assert 'hub.KerasLayer under mixed_float16' in names
+  assert 'Keras 3 TFSMLayer under mixed_bfloat16' in names
+  assert result['info']['keras3']['keras_version'].startswith('3.')
 
 
 def test_wrong_numbers(tmp_path):
@@ -130,6 +136,27 @@ def test_trainable_variable_missing_from_variables(tmp_path):
   assert 'FAIL root.trainable_variables ⊆ variables' in _failures(path)
 
 
+def test_export_without_keras3_endpoints_or_half_traces(tmp_path):
+  # Saved as before the writer added them: Keras 3 and mixed-precision
+  # consumers cannot use it.
+  fails = _failures(_save(Linear(), str(tmp_path / 'm')))
+  assert 'FAIL Keras 3 endpoints serve, call_training exist' in fails
+  assert 'FAIL hub.KerasLayer under mixed_float16' in fails
+  assert 'FAIL Keras 3 TFSMLayer under mixed_bfloat16' in fails
+
+
+def test_training_endpoint_that_ignores_training(tmp_path):
+  obj = Normalized()  # Batch norm: training=True differs.
+  obj.serve = tf.function(lambda x: obj.__call__(x, training=False))
+  obj.call_training = tf.function(lambda x: obj.__call__(x, training=False))
+  for fn in (obj.serve, obj.call_training):
+    fn.get_concrete_function(tf.TensorSpec([None, 3], tf.float32))
+  path = _save(obj, str(tmp_path / 'm'))
+  fails = _failures(path, ref=lambda c: obj(tf.constant(c.inputs)).numpy())
+  assert ('FAIL Keras 3 TFSMLayer(serve) training=True uses the training '
+          'graph: identical to training=False') in fails
+
+
 def test_fixed_batch_dimension(tmp_path):
   path = _save(Linear(), str(tmp_path / 'm'), batch=3)
   fails = _failures(path)
@@ -177,6 +204,9 @@ def test_batch_norm_in_training_mode_passes(tmp_path):
   assert 'training=True updates batch-norm statistics' not in checks
   assert checks['training=True mode differs from inference'] == (
       'PASS', 'batch-norm updates in the graph; outputs differ')
+  # Keras 3: TFSMLayer(training=True) runs the writer's call_training.
+  assert checks['Keras 3 TFSMLayer(serve) training=True uses the training '
+                'graph'][0] == 'PASS'
 
 
 def test_layer_norm_is_not_taken_for_batch_norm(tmp_path):

@@ -122,55 +122,198 @@ def _spec_inputs(spec_json):
   return parts[0]
 
 
-def default_usage(task: str, spec_json: dict, card: ModelCard) -> str:
-  """A loading + fine-tuning snippet for the task (HANDLE = the model)."""
-  head = ['import tensorflow as tf', 'import tensorflow_hub as hub',
-          'import tf_keras  # TF Hub needs Keras 2: pip install tf-keras']
+_SAMPLE_SENTENCES = '["hello world", "The quick brown fox jumps."]'
+
+
+def _sample(s, task, batch=2):
+  """A Python expression for a sample input of TensorSpec json `s`."""
+  dtype, shape, name = s['dtype'], s['shape'], s['name'] or ''
+  if shape is None:  # Any shape (the seed MyMulModel).
+    return 'tf.constant([10., 20.])' if dtype.startswith('float') else (
+        f'tf.constant([1, 2], tf.{dtype})')
+  size = 224 if task.startswith('image') else 16
+  dims = [batch if i == 0 else (size if d is None else d)
+          for i, d in enumerate(shape)]
+  if dtype == 'string':
+    return f'tf.constant({_SAMPLE_SENTENCES})'
+  if dtype.startswith('float'):
+    return f'tf.random.uniform({dims})'
+  fill = 'zeros' if ('type' in name or 'position' in name) else 'ones'
+  return f'tf.{fill}({dims}, tf.{dtype})'
+
+
+def _sample_inputs(spec_json, task):
   ins = spec_json['inputs']
+  if ins.get('dict'):
+    items = [f'    "{s["name"]}": {_sample(s, task)},' for s in ins['specs']]
+    return '{\n' + '\n'.join(items) + '\n}'
+  return _sample(ins['specs'][0], task)
+
+
+def _keras_inputs(spec_json, module):
+  """`module.Input(...)` for the inputs (a dict for dict inputs)."""
+  def one(s):
+    shape = s['shape'][1:] if s['shape'] is not None else []
+    args = [f'shape={shape}', f'dtype="{s["dtype"]}"']
+    if spec_json['inputs'].get('dict'):
+      args.append(f'name="{s["name"]}"')
+    return f'{module}.Input({", ".join(args)})'
+  ins = spec_json['inputs']
+  if ins.get('dict'):
+    return '{\n' + '\n'.join(f'    "{s["name"]}": {one(s)},'
+                              for s in ins['specs']) + '\n}'
+  return one(ins['specs'][0])
+
+
+def _features_key(spec_json):
+  """The output a classifier head goes on (None: the single output)."""
+  if not spec_json.get('returns_dict', True):
+    return None
+  outs = spec_json['outputs']
+  for key in ('pooled_output', 'default'):
+    if key in outs:
+      return key
+  return next(k for k, v in outs.items() if v['kind'] != 'ids')
+
+
+def _text_ops(task):
+  return (['import tensorflow_text  # registers the preprocessor\'s ops']
+          if task == 'text-preprocessing' else [])
+
+
+def _classifier(spec_json, module, layer):
+  """Lines putting a 2-class head on `layer` and fitting one batch."""
+  key = _features_key(spec_json)
+  pick = f'["{key}"]' if key else ''
+  return [
+      '', '# Fine-tuning: a classifier on top, trained end to end.',
+      f'x = {_keras_inputs(spec_json, module)}',
+      f'features = {layer}(x){pick}',
+      f'logits = {module}.layers.Dense(2)(features)',
+      f'model = {module}.Model(x, logits)',
+      f'model.compile(optimizer={module}.optimizers.Adam(1e-5), loss={module}.'
+      'losses.SparseCategoricalCrossentropy(from_logits=True))',
+      'model.fit(inputs, tf.constant([0, 1]), epochs=1, verbose=0)']
+
+
+def _can_classify(spec_json):
+  return spec_json['inputs']['specs'][0]['shape'] is not None
+
+
+def default_usage(task: str, spec_json: dict, card: ModelCard) -> str:
+  """A tf_keras + `hub.KerasLayer` snippet that runs as is (HANDLE = the
+  model), built from the export's declared API."""
+  head = ['import tensorflow as tf', 'import tensorflow_hub as hub',
+          'import tf_keras  # TF Hub needs Keras 2: pip install tf-keras'
+          ] + _text_ops(task)
+  lines = head + ['', f'inputs = {_sample_inputs(spec_json, task)}']
+  trainable = card.fine_tunable and spec_json.get('trainable', True)
   if task == 'text-preprocessing':
-    return '\n'.join(head[:2] + [
-        'import tensorflow_text  # registers the ops the preprocessor uses',
-        '', 'preprocessor = hub.KerasLayer("HANDLE")',
-        'encoder_inputs = preprocessor(tf.constant(["hello world"]))',
+    return '\n'.join(lines + [
+        'preprocessor = hub.KerasLayer("HANDLE")',
+        'encoder_inputs = preprocessor(inputs)  # dict of int32 '
+        '[batch, seq_length]',
         '# Sentence pairs, or another sequence length:',
         'preprocessor = hub.load("HANDLE")',
         'tokenized = [preprocessor.tokenize(tf.constant(["hello"])),',
         '             preprocessor.tokenize(tf.constant(["world"]))]',
         'encoder_inputs = preprocessor.bert_pack_inputs(tokenized, '
         'seq_length=64)'])
-  if task == 'text-embedding' and ins.get('dict'):
+  string_in = (not spec_json['inputs'].get('dict') and
+               spec_json['inputs']['specs'][0]['dtype'] == 'string')
+  extra = ', input_shape=[], dtype=tf.string' if string_in else ''
+  lines.append(f'layer = hub.KerasLayer("HANDLE"{extra}, '
+               f'trainable={trainable})')
+  if task == 'text-embedding' and spec_json['inputs'].get('dict'):
     pre = card.preprocessor or 'PREPROCESSOR_HANDLE'
-    return '\n'.join(head + [
-        'import tensorflow_text  # for the preprocessor', '',
-        'text = tf_keras.Input(shape=(), dtype=tf.string)',
-        f'encoder_inputs = hub.KerasLayer("{pre}")(text)',
-        'outputs = hub.KerasLayer("HANDLE", trainable=True)(encoder_inputs)',
-        'pooled = outputs["pooled_output"]      # [batch, hidden]',
-        'sequence = outputs["sequence_output"]  # [batch, seq_length, hidden]',
-        'logits = tf_keras.layers.Dense(2)(tf_keras.layers.Dropout(0.1)(pooled))',
-        'model = tf_keras.Model(text, logits)'])
-  if task == 'text-embedding':
-    return '\n'.join(head + [
-        '', 'embed = hub.KerasLayer("HANDLE", input_shape=[], dtype=tf.string,',
-        '                       trainable=True)',
-        'embeddings = embed(tf.constant(["hello world", "a sentence"]))',
-        'model = tf_keras.Sequential([embed, tf_keras.layers.Dense(2)])'])
-  if task.startswith('image'):
-    last = ('logits = layer(images)  # apply tf.nn.softmax for probabilities'
-            if task == 'image-classification' else
-            'features = layer(images)  # [batch, num_features]')
-    lines = head + [
-        '', '# float32 RGB images in [0, 1], [batch, height, width, 3]',
-        'images = tf.random.uniform([2, 224, 224, 3])',
-        'layer = hub.KerasLayer("HANDLE", trainable=True)', last]
-    if task == 'image-feature-vector':
-      lines += ['model = tf_keras.Sequential([',
-                '    tf_keras.Input([224, 224, 3]), layer,',
-                '    tf_keras.layers.Dense(NUM_CLASSES)])']
-    return '\n'.join(lines)
-  return '\n'.join(head + ['', 'layer = hub.KerasLayer("HANDLE", '
-                           f'trainable={card.fine_tunable})',
-                           'outputs = layer(inputs)'])
+    lines.insert(len(head), f'# From text: inputs = hub.KerasLayer("{pre}")'
+                 '(strings) (import tensorflow_text first)')
+  note = ('  # logits: apply tf.nn.softmax for probabilities'
+          if task == 'image-classification' else '')
+  lines.append(f'outputs = layer(inputs){note}')
+  if trainable and _can_classify(spec_json):
+    lines += _classifier(spec_json, 'tf_keras', 'layer')
+  return '\n'.join(lines)
+
+
+KERAS3_LAYER = '''class HubLayer(keras.layers.TFSMLayer):
+  """TFSMLayer plus the SavedModel's regularization losses, with weight
+  names that optimizers with slots (Adam, momentum) accept."""
+
+  def _add_existing_weight(self, weight):
+    # TFSMLayer keeps the ':0' of TF variable names, which optimizers
+    # refuse in their slot names ('... is not a valid scope name').
+    self._track_variable(keras.Variable(
+        initializer=weight, trainable=weight.trainable, dtype=weight.dtype,
+        shape=weight.shape, name=weight.name.split(':')[0].replace('/', '_')))
+
+  def call(self, inputs, training=False):
+    if self.trainable:  # TFSMLayer itself ignores regularization_losses.
+      for loss in self._reloaded_obj.regularization_losses:
+        self.add_loss(loss())
+    return super().call(inputs, training=training)'''
+
+
+def saved_endpoints(saved_model_dir: str):
+  """Names of the root's function attributes (`serve`, `call_training`, ...),
+  read off saved_model.pb."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  proto = saved_model_pb2.SavedModel()
+  with open(os.path.join(saved_model_dir, 'saved_model.pb'), 'rb') as f:
+    proto.ParseFromString(f.read())
+  nodes = proto.meta_graphs[0].object_graph_def.nodes
+  return sorted(c.local_name for c in nodes[0].children
+                if nodes[c.node_id].WhichOneof('kind') == 'function')
+
+
+def keras3_usage(task: str, spec_json: dict, card: ModelCard,
+                 endpoints) -> str:
+  """A Keras 3 + `keras.layers.TFSMLayer` snippet that runs as is, on the
+  endpoints the export has (`writer.py`: `serve`, `call_training`,
+  `<sub>_serve`, ...)."""
+  if 'serve' not in endpoints:
+    return ''
+  lines = ['import keras  # Keras 3 (TensorFlow backend)',
+           'import tensorflow as tf'] + _text_ops(task)
+  trainable = (card.fine_tunable and spec_json.get('trainable', True) and
+               'call_training' in endpoints)
+  lines += ['', f'inputs = {_sample_inputs(spec_json, task)}']
+  if task == 'text-embedding' and spec_json['inputs'].get('dict'):
+    pre = card.preprocessor or 'PREPROCESSOR_HANDLE'
+    lines.append(f'# From text: inputs = keras.layers.TFSMLayer("{pre}", '
+                 'trainable=False)(strings) (import tensorflow_text first)')
+  lines.append('# TFSMLayer loads a local directory (the extracted archive).')
+  if trainable:
+    lines += ['', KERAS3_LAYER, '',
+              'layer = HubLayer("HANDLE", call_endpoint="serve",',
+              '                 call_training_endpoint="call_training", '
+              'trainable=True)']
+  else:
+    lines.append('layer = keras.layers.TFSMLayer("HANDLE", trainable=False)')
+  lines.append('outputs = layer(inputs)  # training=True runs '
+               'call_training' if trainable else 'outputs = layer(inputs)')
+  for sub, sub_spec in spec_json.get('subobjects', {}).items():
+    if f'{sub}_serve' not in endpoints or sub_spec['inputs'].get('list'):
+      continue
+    ins = sub_spec['inputs']
+    extra = [s for s in ins['specs'] if not (
+        spec_json['inputs'].get('dict') and
+        s['name'] in {x['name'] for x in spec_json['inputs']['specs']})]
+    arg = ('{**inputs, ' + ', '.join(f'"{s["name"]}": {_sample(s, task)}'
+                                     for s in extra) + '}') if extra else (
+                                         'inputs')
+    lines += ['', f'# .{sub} through its own endpoints:',
+              f'{sub} = keras.layers.TFSMLayer("HANDLE", '
+              f'call_endpoint="{sub}_serve",',
+              f'    call_training_endpoint="{sub}_call_training")',
+              f'{sub}_outputs = {sub}({arg})']
+  if trainable and _can_classify(spec_json):
+    lines += _classifier(spec_json, 'keras', 'layer')
+  return '\n'.join(lines)
+
+
+def _float_inputs(spec_json):
+  return any(s['dtype'] == 'float32' for s in spec_json['inputs']['specs'])
 
 
 def _requirements(saved_model: Optional[dict]):
@@ -323,8 +466,7 @@ def render(saved_model_dir: str, card: ModelCard, rec: dict) -> str:
                  f'outputs {outs}.')
   lines.append('')
 
-  usage = card.usage or default_usage(task, spec_json, card)
-  lines += ['## Usage', '', '```python', usage.strip(), '```', '']
+  lines += usage_section(saved_model_dir, task, spec_json, card)
   lines += _requirements(rec.get('saved_model'))
 
   v = rec.get('verification')
@@ -370,6 +512,34 @@ def render(saved_model_dir: str, card: ModelCard, rec: dict) -> str:
     lines += [f'- {c["name"]}: {c["value"]}' for c in v['checks']
               if 'equals source' in c['name']]
   return '\n'.join(lines).rstrip() + '\n'
+
+
+def usage_section(saved_model_dir: str, task: str, spec_json: dict,
+                  card: ModelCard) -> list:
+  """`## Usage`: tf_keras with hub.KerasLayer, Keras 3 with TFSMLayer (each
+  block runs as is with HANDLE replaced by the export's path; tested), and
+  mixed precision."""
+  usage = card.usage or default_usage(task, spec_json, card)
+  lines = ['## Usage', '', '### TensorFlow Hub with tf_keras (Keras 2)', '',
+           '```python', usage.strip(), '```', '']
+  endpoints = saved_endpoints(saved_model_dir)
+  k3 = keras3_usage(task, spec_json, card, endpoints)
+  if k3:
+    named = ', '.join(f'`{e}`' for e in endpoints
+                      if e.endswith(('serve', 'call_training')))
+    lines += ['### Keras 3 with `keras.layers.TFSMLayer`', '',
+              f'Keras 3 cannot use `hub.KerasLayer`; this SavedModel has '
+              f'endpoints for `keras.layers.TFSMLayer`: {named} (inference '
+              'and training mode; the input positionally, a dict as one '
+              'dict). TFSMLayer ignores `regularization_losses`: the '
+              'subclass below adds them.', '', '```python', k3, '```', '']
+  if _float_inputs(spec_json):
+    lines += ['### Mixed precision', '',
+              'Works under tf_keras\'s and Keras 3\'s `mixed_float16` and '
+              '`mixed_bfloat16` policies: float16/bfloat16 inputs are cast '
+              'to float32 inside, the model computes in float32 and its '
+              'outputs are float32.', '']
+  return lines
 
 
 def kaggle_metadata(card: ModelCard, rec: dict, usage_md: str) -> dict:

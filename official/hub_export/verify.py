@@ -2,11 +2,13 @@
 
 `verify(saved_model_dir, spec, cases, reference)` computes the in-memory
 source model's outputs on the sample inputs (`cases`, a small shape sweep),
-then runs the checker package (`checker/`) in a fresh Python process (`-I`: this repository is not
-importable there) that reloads the export with `hub.load` and
-`hub.KerasLayer(trainable=True)` and compares. Any FAIL raises `ExportError`;
-an internal error of the checker raises `CheckerError`. Before any process
-loads the export, the op scan (`checker/opscan.py`) reads its graphs.
+then runs the checker package (`checker/`) in fresh Python processes (`-I`:
+this repository is not importable there) that reload the export as consumers
+do and compare: one with tf_keras (`hub.load`, `hub.KerasLayer`), and beside
+it one with Keras 3 (`keras.layers.TFSMLayer`). Any FAIL raises
+`ExportError`; an internal error of the checker raises `CheckerError`.
+Before any process loads the export, the op scan (`checker/opscan.py`) reads
+its graphs.
 """
 
 import json
@@ -54,12 +56,16 @@ def write_cases(path: str, cases: Sequence[Case],
   np.savez(path, **arrays)
 
 
-def consumer_env():
-  """Environment of a consumer process: no PYTHONPATH, quiet TensorFlow."""
+def consumer_env(keras3=False):
+  """Environment of a consumer process: no PYTHONPATH, quiet TensorFlow;
+  tf_keras as Keras, or (`keras3`) Keras 3."""
   env = {k: v for k, v in os.environ.items()
          if k not in ('PYTHONPATH', 'PYTHONHOME', 'PYTHONSTARTUP')}
   env.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-  env['TF_USE_LEGACY_KERAS'] = '1'
+  if keras3:
+    env.pop('TF_USE_LEGACY_KERAS', None)
+  else:
+    env['TF_USE_LEGACY_KERAS'] = '1'
   return env
 
 
@@ -87,46 +93,93 @@ def refused_by_op_scan(saved_model_dir: str,
 def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
                     cases_npz: Optional[str] = None,
                     task: Optional[str] = None,
-                    allow_ops: Sequence[str] = ()) -> dict:
-  """Runs the checker on a SavedModel in a fresh, isolated consumer process.
+                    allow_ops: Sequence[str] = (),
+                    keras3: bool = True) -> dict:
+  """Runs the checker on a SavedModel in fresh, isolated consumer processes.
 
-  Returns its result dict (`checks`, `info`, `passed`, `failed`, `errors`,
-  `verdict`, `reason`) plus `report`, the PASS/WARN/FAIL/ERROR lines and the
+  The tf_keras consumer (hub.load, hub.KerasLayer) and, with `keras3`, the
+  Keras 3 consumer (TFSMLayer; `checker/keras3.py`) run at the same time in
+  processes of their own (Keras 3 and tf_keras cannot share one); their
+  results are merged. Returns the result dict (`checks`, `info`, `passed`,
+  `failed`, `errors`, `verdict`, `reason`; the Keras 3 process's info under
+  `info['keras3']`) plus `report`, the PASS/WARN/FAIL/ERROR lines and the
   verdict line. Without `spec`/`cases_npz` the API is read off the
   SavedModel and sample inputs are generated for `task`. A model whose ops
   act on the machine (the op scan; `allow_ops` lets named ops through) is
-  refused before any process loads it. CheckerError if the checker crashed.
+  refused before any process loads it. CheckerError if a checker crashed.
   """
   refused = refused_by_op_scan(saved_model_dir, allow_ops)
   if refused is not None:
     return refused
   with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
-    out_path = os.path.join(tmp, 'result.json')
-    cmd = [sys.executable, '-I', CHECKER,
-           f'--saved_model={os.path.abspath(saved_model_dir)}',
-           f'--output={out_path}']
+    args = [f'--saved_model={os.path.abspath(saved_model_dir)}']
     if spec is not None:
       spec_path = os.path.join(tmp, 'spec.json')
       with open(spec_path, 'w') as f:
         json.dump(spec, f)
-      cmd.append(f'--spec={spec_path}')
+      args.append(f'--spec={spec_path}')
     if cases_npz:
-      cmd.append(f'--cases={os.path.abspath(cases_npz)}')
+      args.append(f'--cases={os.path.abspath(cases_npz)}')
     if task:
-      cmd.append(f'--task={task}')
+      args.append(f'--task={task}')
     if allow_ops:
-      cmd.append(f"--allow_ops={','.join(allow_ops)}")
-    proc = subprocess.run(cmd, cwd=tmp, env=consumer_env(),
-                          capture_output=True, text=True, check=False)
-    if not os.path.exists(out_path):
-      tail = '\n'.join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-      raise CheckerError(f'internal error of the checker: checking '
-                         f'{saved_model_dir} crashed (exit {proc.returncode});'
-                         f' output:\n{tail}')
-    with open(out_path) as f:
-      result = json.load(f)
-  result['report'] = proc.stdout.strip().splitlines()
-  return result
+      args.append(f"--allow_ops={','.join(allow_ops)}")
+    runs = {'tf_keras': ([], consumer_env())}
+    if keras3:
+      runs['keras3'] = (['--keras3'], consumer_env(keras3=True))
+    procs = {}
+    for name, (flag, env) in runs.items():
+      out_path = os.path.join(tmp, f'{name}.json')
+      # Files, not pipes: neither process can block on a full pipe while
+      # the other is waited for.
+      logs = [open(os.path.join(tmp, f'{name}.{s}'), 'w+')
+              for s in ('out', 'err')]
+      procs[name] = (out_path, logs, subprocess.Popen(
+          [sys.executable, '-I', CHECKER] + flag + args +
+          [f'--output={out_path}'], cwd=tmp, env=env,
+          stdout=logs[0], stderr=logs[1], text=True))
+    results = {}
+    try:
+      for name, (out_path, logs, proc) in procs.items():
+        proc.wait()
+        stdout, stderr = [(f.seek(0), f.read(), f.close())[1] for f in logs]
+        if not os.path.exists(out_path):
+          tail = '\n'.join((stderr or stdout).strip().splitlines()[-15:])
+          what = ' (Keras 3 consumer)' if name == 'keras3' else ''
+          raise CheckerError(f'internal error of the checker: checking '
+                             f'{saved_model_dir}{what} crashed (exit '
+                             f'{proc.returncode}); output:\n{tail}')
+        with open(out_path) as f:
+          results[name] = json.load(f)
+        results[name]['report'] = stdout.strip().splitlines()
+    finally:  # On a crash or an interrupt, stop the other process too.
+      for _, logs, proc in procs.values():
+        if proc.poll() is None:
+          proc.kill()
+          proc.wait()
+        for f in logs:
+          f.close()
+  return _merge(results)
+
+
+def _merge(results: dict) -> dict:
+  """One result of the tf_keras and Keras 3 consumer processes: all their
+  checks, and the verdict of them together."""
+  from official.hub_export.checker import report as report_lib  # pylint: disable=g-import-not-at-top
+  result = results['tf_keras']
+  k3 = results.get('keras3')
+  if not k3:
+    return result
+  lines = [l for l in result['report'] if not l.startswith('verdict: ')]
+  r = report_lib.Report()
+  r.checks = result['checks'] + k3['checks']
+  if result.get('verdict') == report_lib.NOT_REUSABLE:
+    r.not_reusable = result['reason'].split(': ', 1)[-1]
+  info = dict(result['info'], keras3=k3['info'])
+  merged = r.result(info)
+  merged['report'] = lines + k3['report'] + [
+      f"verdict: {merged['verdict']}: {merged['reason']}"]
+  return merged
 
 
 def verify(saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],

@@ -14,6 +14,33 @@ Optional fine-tuning controls: `__call__(..., dropout_rate=0.05)` for the
 spec's `tunables` (`tunable_call`), and `obj.variable_groups`, the variables
 in named groups bottom to top (`add_variable_groups`).
 
+`write` also adds, for every recipe, what other consumers need (thin
+functions over the traces above, never a second trace of the model):
+
+    obj.serve(inputs)           # = __call__(inputs) (training=False)
+    obj.call_training(inputs)   # = __call__(inputs, training=True)
+    obj.<sub>_serve, obj.<sub>_call_training   # the same for sub-objects
+                                               # with `training` (e.g. .mlm)
+
+  Keras 3's `keras.layers.TFSMLayer(path, call_endpoint='serve',
+  call_training_endpoint='call_training', trainable=True)` calls them with
+  its input positionally (a dict input as one dict); `serve` is the name of
+  Keras 3 `model.export()`'s endpoint and TFSMLayer's default, and
+  `call_training` the training endpoint of Keras' `ExportArchive` examples.
+  `serve` is `__call__` itself under a second name (its `training` defaults
+  to False), so it adds nothing to saved_model.pb; `call_training` is one
+  small function per input dtype.
+  Objects without `training` (preprocessors) get `serve` only. Sub-objects
+  carry `serve`/`call_training` themselves too (`obj.mlm.serve`); the root
+  aliases (`mlm_serve`) are there because TFSMLayer only looks endpoints up
+  on the root.
+
+  When an object takes float32 inputs, `__call__` is also traced for
+  float16 and bfloat16 inputs (as tf_keras's and Keras 3's mixed-precision
+  policies pass them): those traces cast the inputs to float32 and call the
+  float32 trace, so the model computes in float32 and its outputs stay
+  float32.
+
 Two ways to build one:
   * `from_keras(model, spec)`: wraps a tf_keras model or layer. Only its
     variables and traced functions are saved, not the Keras object graph;
@@ -37,10 +64,12 @@ models.
 """
 
 import contextlib
+import functools
 import inspect
 import math
 import os
 import shutil
+import weakref
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
@@ -464,11 +493,16 @@ def write(obj, export_dir: str, spec: spec_lib.ExportSpec) -> None:
   # and the serving signature would keep its own copy of
   # `__call__(training=False)` in saved_model.pb (BERT-base: 14% of it).
   with save_context.save_context(options):
+    _half_precision_dispatch(obj, spec)
+    for name, sub in spec.subobjects.items():
+      if hasattr(obj, name):
+        _half_precision_dispatch(getattr(obj, name), sub)
     _trace(obj, spec, 'export object')
     for name, sub in spec.subobjects.items():
       if not hasattr(obj, name):
         raise TypeError(f'export object lacks declared sub-object `{name}`')
       _trace(getattr(obj, name), sub, name)
+    _keras3_endpoints(obj, spec)
     if not spec.tensor_inputs():
       raise TypeError('the root object needs tf.TensorSpec inputs (or a dict '
                       'of them) for its serving_default signature')
@@ -479,3 +513,141 @@ def write(obj, export_dir: str, spec: spec_lib.ExportSpec) -> None:
   except BaseException:
     shutil.rmtree(export_dir, ignore_errors=True)
     raise
+
+
+# Keras 3 endpoint names (see the module doc): TFSMLayer's default
+# `call_endpoint` and the training endpoint of Keras' ExportArchive examples.
+SERVE = 'serve'
+CALL_TRAINING = 'call_training'
+_HALF = (tf.float16, tf.bfloat16)
+# `__call__` functions made by `_half_precision_dispatch` -> their spec.
+_HALF_DISPATCH = weakref.WeakKeyDictionary()
+
+
+def _float_inputs(spec: spec_lib.ExportSpec) -> bool:
+  return any(isinstance(s, tf.TensorSpec) and s.dtype == tf.float32
+             for s in tf.nest.flatten(spec.inputs))
+
+
+def _half_precision_dispatch(obj, spec: spec_lib.ExportSpec) -> None:
+  """Lets `obj.__call__` take float16/bfloat16 inputs without a retrace.
+
+  Mixed-precision policies (tf_keras's for `hub.KerasLayer`, Keras 3's for
+  TFSMLayer) cast float inputs to float16 or bfloat16 before calling, and a
+  SavedModel traced for float32 only fails then (tensorflow/hub#748).
+  `__call__` becomes a tf.function that, for float32 inputs, runs the
+  original Python function as before (the same graphs), and for half-float
+  inputs casts them to float32 and calls its own float32 trace: one
+  thin function per dtype and variant, not a second trace of the model.
+  Called before `_trace`, so that the float32 traces are made once, here.
+  """
+  call = getattr(obj, '__call__', None)
+  if (not _float_inputs(spec) or
+      not isinstance(call, tf.types.experimental.PolymorphicFunction)):
+    return
+  python_call = call.python_function
+
+  def dispatch(inputs, *args, **kwargs):
+    if any(getattr(t, 'dtype', None) in _HALF
+           for t in tf.nest.flatten(inputs)):
+      inputs = tf.nest.map_structure(
+          lambda t: tf.cast(t, tf.float32) if t.dtype in _HALF else t,
+          inputs)
+      return obj.__call__(inputs, *args, **kwargs)  # The float32 trace.
+    return python_call(inputs, *args, **kwargs)
+
+  functools.update_wrapper(dispatch, python_call)
+  obj.__call__ = tf.function(
+      dispatch, autograph=getattr(call, '_autograph', True),
+      reduce_retracing=getattr(call, '_reduce_retracing', False))
+  _HALF_DISPATCH[obj.__call__] = spec
+
+
+def _half_specs(inputs, dtype):
+  return tf.nest.map_structure(
+      lambda s: tf.TensorSpec(s.shape, dtype, name=s.name)
+      if isinstance(s, tf.TensorSpec) and s.dtype == tf.float32 else s,
+      inputs)
+
+
+def _trace_half_precision(obj, spec: spec_lib.ExportSpec) -> None:
+  """Traces the half-float variants of every declared `__call__` variant."""
+  call = obj.__call__
+  if _HALF_DISPATCH.get(call) is not spec:
+    return
+  variants = [(spec.inputs, {})] + [(i, dict(k)) for i, k in spec.traces]
+  for inputs, kwargs in variants:
+    for dtype in _HALF:
+      # The tunable values stay traced inputs here too (never baked in).
+      half, kw = _named(call, _half_specs(inputs, dtype),
+                        dict(kwargs, **tunable_specs(spec)))
+      for training in ((True, False) if spec.training_arg else (None,)):
+        extra = {} if training is None else {'training': training}
+        call.get_concrete_function(half, **extra, **kw)
+
+
+def _keras3_endpoints(obj, spec: spec_lib.ExportSpec) -> None:
+  """Adds `serve` / `call_training` (Keras 3 TFSMLayer endpoints).
+
+  Both take the object's inputs positionally (a dict input as one dict).
+  `serve` is `__call__`; `call_training` calls `__call__(training=True)`,
+  reusing its traces (for every input dtype traced): one small function per
+  dtype in saved_model.pb, no trace of the model. Sub-objects with
+  `training` get theirs too, aliased on the root as `<sub>_serve`, ...
+  (TFSMLayer looks endpoints up on the root only).
+  """
+  _trace_half_precision(obj, spec)
+  _endpoints(obj, spec)
+  for name, sub in spec.subobjects.items():
+    child = getattr(obj, name)
+    _trace_half_precision(child, sub)
+    if not sub.training_arg or not sub.tensor_inputs():
+      continue  # E.g. a preprocessor's ragged `.bert_pack_inputs`.
+    for endpoint, fn in _endpoints(child, sub).items():
+      setattr(obj, f'{name}_{endpoint}', fn)
+
+
+def _thin_call(call, training, spec):
+  """`call(inputs[, training])`, forwarding the spec's tunable values (the
+  training endpoint takes them as keyword arguments, as `__call__` does)."""
+  if training is None:
+    return lambda inputs: call(inputs)
+  return forward_tunables(
+      lambda inputs, **kw: call(inputs, training=training, **kw), spec)
+
+
+def _defaults_to_inference(call) -> bool:
+  """Whether `call(inputs)` alone means `training=False`."""
+  try:
+    param = inspect.signature(call.python_function).parameters.get('training')
+  except (TypeError, ValueError):
+    return False
+  return param is not None and param.default is False
+
+
+def _endpoints(obj, spec: spec_lib.ExportSpec) -> dict:
+  """Sets `serve` (and `call_training`) on obj; returns them by name.
+
+  `serve` is `__call__` itself where `training` defaults to False (or
+  there is none): the same saved functions under a second name, which costs
+  nothing. `call_training` is a thin tf.function per input dtype.
+  """
+  call = obj.__call__
+  dtypes = [tf.float32] + (list(_HALF) if _HALF_DISPATCH.get(call) is spec
+                           else [])
+  made = {}
+  modes = (((SERVE, False), (CALL_TRAINING, True)) if spec.training_arg
+           else ((SERVE, None),))
+  for endpoint, training in modes:
+    if endpoint == SERVE and (training is None or
+                              _defaults_to_inference(call)):
+      fn = call
+    else:
+      fn = tf.function(_thin_call(call, training, spec), autograph=False)
+      tunables = tunable_specs(spec) if training is not None else {}
+      for dtype in dtypes:
+        inputs, kw = _named(fn, _half_specs(spec.inputs, dtype), tunables)
+        fn.get_concrete_function(inputs, **kw)
+    setattr(obj, endpoint, fn)
+    made[endpoint] = fn
+  return made

@@ -7,11 +7,17 @@ each other relatively and nothing else of the repository can be imported.
 import os
 import sys
 
+# `--keras3`: the Keras 3 consumer checks (keras3.py), in a process whose
+# Keras is Keras 3; otherwise the tf_keras consumer (hub.KerasLayer).
+KERAS3 = '--keras3' in sys.argv[1:]
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+if KERAS3:
+  os.environ.pop('TF_USE_LEGACY_KERAS', None)
+else:
+  os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 
-def _load_package():
+def _load_package(module):
   import importlib.util  # pylint: disable=g-import-not-at-top
   here = os.path.dirname(os.path.abspath(__file__))
   spec = importlib.util.spec_from_file_location(
@@ -20,12 +26,14 @@ def _load_package():
   package = importlib.util.module_from_spec(spec)
   sys.modules[spec.name] = package
   spec.loader.exec_module(package)
-  return importlib.import_module(spec.name + '.cli')
+  return importlib.import_module(f'{spec.name}.{module}')
 
 
 if __name__ == '__main__':
+  name = 'keras3' if KERAS3 else 'cli'
   if __package__:
-    from . import cli  # pylint: disable=g-import-not-at-top
+    import importlib  # pylint: disable=g-import-not-at-top
+    cli = importlib.import_module(f'{__package__}.{name}')
   else:
-    cli = _load_package()
-  sys.exit(cli.main())
+    cli = _load_package(name)
+  sys.exit(cli.main([a for a in sys.argv[1:] if a != '--keras3']))

@@ -47,6 +47,44 @@ def check_keras_layer(r, path, obj, spec, cases):
        f'regularization loss {frozen_loss:g}')
   if n_train:
     r.guard('hub.KerasLayer fit step', lambda: _fit_step(r, layer, spec, case))
+  check_mixed_precision(r, path, obj, spec, case)
+
+
+POLICIES = ('mixed_float16', 'mixed_bfloat16')
+
+
+def check_mixed_precision(r, path, obj, spec, case):
+  """hub.KerasLayer under tf_keras's mixed policies (float inputs only).
+
+  The layer casts float inputs to float16/bfloat16 before calling the
+  SavedModel, which must have traces for them (tensorflow/hub#748); the
+  export's outputs must equal the float32 call on the rounded inputs.
+  """
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  if not any(s['dtype'] == 'float32' for s in spec['inputs']['specs']):
+    return
+  inputs = case['inputs']
+  for policy in POLICIES:
+    half = policy.split('_')[1]
+    def run(policy=policy, half=half):
+      tf_keras.mixed_precision.set_global_policy(policy)
+      try:  # A layer of its own (its own variables): training may update.
+        layer = hub.KerasLayer(path, trainable=True)
+        out = layer(inputs, training=False)
+        layer(inputs, training=True)
+      finally:
+        tf_keras.mixed_precision.set_global_policy('float32')
+      rounded = tf.nest.map_structure(
+          lambda t: tf.cast(tf.cast(t, half), tf.float32)
+          if t.dtype == tf.float32 else t, inputs)
+      ref = call(obj, rounded, False, spec)
+      worst, over = compare(out, ref, spec, exact_other=True)
+      dtypes = sorted({t.dtype.name for t in tf.nest.flatten(out)})
+      r.ok(not over, f'hub.KerasLayer under {policy}',
+           f'outputs {"/".join(dtypes)}, max abs diff {worst:.3g} from the '
+           f'float32 call on {half}-rounded inputs', '; '.join(over[:3]))
+    r.guard(f'hub.KerasLayer under {policy}', run)
 
 
 def _fit_step(r, layer, spec, case):
