@@ -1,7 +1,8 @@
 """Image classifiers cut into a feature vector and a logits classifier.
 
 Model-family library code shared by the image recipes
-(`export_scripts/resnet_export.py`, `export_scripts/mobilenet_export.py`):
+(`export_scripts/resnet_export.py`, `mobilenet_export.py`,
+`efficientnet_export.py`, `vit_export.py`):
 everything they have in common once the trained classifier is rebuilt. A
 recipe builds its source classifier (a tf_keras functional model ending in a
 Dense layer) as a `Source` and calls `export_classifier(ctx, build, ...)`,
@@ -13,7 +14,8 @@ which
   * restores them strictly (`ctx.restore`, every exported weight required);
   * exports each with the source's input normalization folded into the graph
     (constants, no Lambda layer), so that consumers pass float32 RGB images
-    in [0, 1] of any batch size and image size (TF Hub's image API);
+    in [0, 1] of any batch size and image size (TF Hub's image API; one
+    image size for models built for it, `fixed_size=True`);
   * verifies them on a shape sweep against the restored classifier itself.
 
 Batch-norm momentum/epsilon and the L2 regularizers are whatever the recipe
