@@ -28,6 +28,7 @@ shared library directly.
 """
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
@@ -45,8 +46,10 @@ MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 EXPORTS = ('feature_vector', 'classification')
 
 
+@functools.lru_cache(maxsize=None)
 def load_recipe(name: str):
-  """export_scripts/NAME_export.py as a module (not a package)."""
+  """export_scripts/NAME_export.py as a module (not a package), once per
+  process (its gin configurables register on import)."""
   path = os.path.join(ROOT, 'export_scripts', f'{name}_export.py')
   mod_spec = importlib.util.spec_from_file_location(f'{name}_export', path)
   module = importlib.util.module_from_spec(mod_spec)

@@ -89,7 +89,7 @@ class TestImageFamily(image_family.Contract):
 
 
 def test_unknown_model_id():
-  recipe = MC.load_recipe()
+  recipe = image_family.load_recipe('mobilenet')
   with pytest.raises(recipe.spec.ExportError,
                      match="'MobileNetV9'.*MobileNetV3Large"):
     recipe.vision_mobilenet('MobileNetV9', 10, input_mean=MC.MEAN,
@@ -102,7 +102,7 @@ def test_builder_is_model_garden_factory_s():
   experiment: same variables, shapes and checkpoint keys, same L2 losses."""
   import tf_keras  # pylint: disable=g-import-not-at-top
   from official.hub_export import restore  # pylint: disable=g-import-not-at-top
-  recipe = MC.load_recipe()
+  recipe = image_family.load_recipe('mobilenet')
   mg_cfg = dict(model_id='MobileNetV2', filter_size_scale=1.0,
                 num_classes=1001)
   params = _experiment(**mg_cfg)

@@ -63,7 +63,7 @@ def _vision_checkpoint(directory):
       tf_keras.layers.InputSpec(shape=[None, None, None, 3]),
       _vision_params().task.model, tf_keras.regularizers.l2(1e-4 / 2))
   MC.randomize(model, image_family.vision_normalize, seed=2)
-  return image_family.save_trainer_checkpoint(model, directory), ()
+  return image_family.save_trainer_checkpoint(model, directory), (TINY,)
 
 
 class TestImageFamily(image_family.Contract):
