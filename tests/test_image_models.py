@@ -192,3 +192,21 @@ def test_batch_norm_frozen_unless_training(trained):
   assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, stats))
   obj.__call__(image_family.images(4, 32), training=True)
   assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, stats))
+
+
+def test_l2_is_model_garden_task_s(trained):
+  """The export carries the L2 of Model Garden's classification task
+  (`L2(l2_weight_decay / 2)` on conv and dense kernels), one loss each."""
+  from official.vision.tasks import image_classification as task_lib  # pylint: disable=g-import-not-at-top
+  params = image_family.experiment('resnet_imagenet', dict(
+      num_classes=5, dropout_rate=0.5, backbone={'resnet': {
+          'model_id': 10, 'depth_multiplier': 0.125}}))
+  assert params.task.losses.l2_weight_decay == 1e-4  # As _source builds.
+  task_model = task_lib.ImageClassificationTask(params.task).build_model()
+  task_model.set_weights(trained[0].model.get_weights())
+  ctx = _export(trained[1]['vision-model'], exports=['classification'])
+  obj = ctx.saved['classification'][0]
+  assert len(obj.regularization_losses) == len(task_model.losses) > 10
+  np.testing.assert_allclose(
+      sum(float(f()) for f in obj.regularization_losses),
+      float(tf.add_n(task_model.losses)), rtol=1e-5)

@@ -5,8 +5,9 @@ MobileNet V2 trainer checkpoint (tests/testdata/mobilenet/ckpt-1: width 0.1
 with `finegrain_classification_mode=False`, which Model Garden's config
 cannot express); its comparison with Model Garden's `export_tfhub` uses a
 tiny MobileNet V3 Small that Model Garden's factory builds from its
-`mobilenet_imagenet` experiment config. Here only what is particular to
-MobileNet: the builder is Model Garden's, the task's L2, the model ids.
+`mobilenet_imagenet` experiment config (`slow`: one more export). Here only
+what is particular to MobileNet: the builder is Model Garden's, the task's
+L2, the model ids.
 """
 import importlib.util
 import os
@@ -67,8 +68,9 @@ class TestImageFamily(image_family.Contract):
                                              'FILTER_SIZE_SCALE')),
       model_garden=image_family.ModelGarden(
           params=lambda: _experiment(**V3_TINY), image_size=32,
-          checkpoint=_v3_checkpoint))
+          checkpoint=_v3_checkpoint, slow=True))
 
+  @pytest.mark.slow
   def test_v3_export_carries_the_task_l2(self, model_garden_export):
     """The export carries the L2 of Model Garden's task exactly (its own
     exporter drops it)."""

@@ -53,26 +53,26 @@ class TestImageFamily(image_family.Contract):
 
 
 def test_builder_is_model_garden_factory_s():
-  """ViT-Ti/16 as the recipe builds it is what Model Garden's factory builds
-  from vit_imagenet_pretrain: variables, shapes, checkpoint keys; the tiny
-  sizes replace the table entry only while building."""
+  """The recipe's classifier is what Model Garden's factory builds from
+  vit_imagenet_pretrain (the tiny sizes in its table on both sides):
+  variables, shapes, checkpoint keys; the sizes replace the table entry only
+  while building."""
   import tf_keras  # pylint: disable=g-import-not-at-top
   from official.hub_export import restore  # pylint: disable=g-import-not-at-top
   from official.vision.modeling import factory  # pylint: disable=g-import-not-at-top
   recipe = image_family.load_recipe('vit')
-  ours = recipe.vision_vit('vit-ti16', num_classes=1001, image_size=224,
-                           representation_size=192,
+  ours = recipe.vision_vit('vit-ti16', num_classes=10, image_size=32,
+                           sizes=SIZES, representation_size=8,
                            input_mean=image_family.MEAN,
                            input_std=image_family.STD).model
-  params = image_family.experiment('vit_imagenet_pretrain', dict(
-      MODEL, num_classes=1001, input_size=[224, 224, 3], backbone={
-          'vit': {'model_name': 'vit-ti16', 'representation_size': 192}}))
-  mg = factory.build_classification_model(
-      tf_keras.layers.InputSpec(shape=[None, 224, 224, 3]), params.task.model)
+  assert _vit_lib().VIT_SPECS['vit-ti16']['hidden_size'] == 192
+  with _tiny_specs():
+    mg = factory.build_classification_model(
+        tf_keras.layers.InputSpec(shape=[None, 32, 32, 3]),
+        image_family.experiment('vit_imagenet_pretrain', MODEL).task.model)
   assert [w.shape for w in ours.weights] == [w.shape for w in mg.weights]
   keys = lambda m: list(restore._variable_keys(m, m.weights).values())  # pylint: disable=protected-access
   assert keys(ours) == keys(mg)
-  assert _vit_lib().VIT_SPECS['vit-ti16']['hidden_size'] == 192
   with pytest.raises(recipe.spec.ExportError, match="'vit-x9'.*vit-b16"):
     recipe.vision_vit('vit-x9', num_classes=10, image_size=32,
                       input_mean=[0.5] * 3, input_std=[0.5] * 3)
