@@ -18,9 +18,7 @@ def check_graph_softmax(r, obj, spec):
     return
   found = set()
   for fn in fns:
-    # The declared outputs only: after a gradient, a restored function's
-    # forward graph also outputs intermediates (an attention Softmax).
-    for t in fn.outputs[:len(tf.nest.flatten(fn.structured_outputs))]:
+    for t in fn.outputs:
       op = t.op
       for _ in range(50):  # Walk back through pass-through ops.
         if op.type in ('Softmax', 'Sigmoid', 'LogSoftmax'):
