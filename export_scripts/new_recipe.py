@@ -7,9 +7,10 @@ PATTERN (see docs/adding_a_recipe.md, "Choosing a pattern"):
   split     copy of `albert` (build the piece to share and the full model
             that owns it, core model + pretrainer, restore through the full
             model; the BERT family's shared code is in bert_family.py);
-  posthoc   copy of `mobilenet` (rebuild and restore the whole trained model,
-            then cut the pieces to share out of it; the image family's shared
-            code is in image_models.py).
+  posthoc   copy of `efficientnet` (rebuild and restore the whole trained
+            model, then cut the pieces to share out of it; the image family's
+            shared code is in image_models.py, its contract tests in
+            tests/image_family.py: the copy's test file declares its member).
 
 It creates, renamed to NAME,
 
@@ -76,8 +77,8 @@ PATTERNS = {
                "trainable=True)\n"
                "outputs = encoder(preprocessor(['hello world']))\n")),
     'posthoc': dict(
-        source='mobilenet',
-        title='the MobileNet recipe (post-hoc extraction)',
+        source='efficientnet',
+        title='the EfficientNet recipe (post-hoc extraction, image family)',
         gin='tiny.gin', checkpoint='tests/testdata/{name}',
         extra='', rename={},
         usage=("import tensorflow as tf\n"
@@ -92,7 +93,7 @@ flags.DEFINE_string('name', None, 'The new recipe\'s name: a lowercase Python '
                     'albert_export.py).')
 flags.DEFINE_enum('pattern', None, list(PATTERNS),
                   'Which recipe to start from: lowlevel (mul), split '
-                  '(albert) or posthoc (mobilenet); see '
+                  '(albert) or posthoc (efficientnet); see '
                   'docs/adding_a_recipe.md.')
 FLAGS = flags.FLAGS
 
@@ -133,6 +134,9 @@ def renamer(old: str, new: str, extra: dict):
       rf"\['recipe'\] == '{old}'": f"['recipe'] == '{new}'",
       rf"'{old}\.npz'": f"'{new}.npz'",
       rf"'{old}_make_checkpoint'": f"'{new}_make_checkpoint'",
+      # A family contract member and its tiny model card names.
+      rf"(load_recipe\(|checkpoint=)'{old}'": rf"\1'{new}'",
+      rf"'{old}_tiny_": f"'{new}_tiny_",
   }
   for word, replacement in extra.items():
     subs[rf'(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])'] = replacement

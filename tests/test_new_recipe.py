@@ -3,7 +3,7 @@
 The scaffold runs in a temporary copy of the working tree (never in this
 checkout); the recipe it makes must pass its own tests and
 tests/test_recipes_complete.py there, untouched. The low-level pattern (a
-copy of `mul`) runs by default; `split` (albert) and `posthoc` (mobilenet) run
+copy of `mul`) runs by default; `split` (albert) and `posthoc` (efficientnet) run
 their copies' whole test files and are `slow`.
 """
 import functools
@@ -256,9 +256,9 @@ def test_renaming_leaves_model_garden_names_alone():
 
 @pytest.mark.slow
 @pytest.mark.parametrize('pattern,source', [('split', 'albert'),
-                                            ('posthoc', 'mobilenet')])
+                                            ('posthoc', 'efficientnet')])
 def test_scaffold_tests_pass_untouched(pattern, source, tmp_path):
-  """The copies of albert and mobilenet pass their whole (default) test
+  """The copies of albert and efficientnet pass their whole (default) test
   files."""
   repo = copy_tree(tmp_path / 'repo')
   name = f'scaffold_{pattern}'

@@ -4,7 +4,9 @@ A recipe `export_scripts/NAME_export.py` must have
   * configs/NAME/tiny.gin             a tiny config for tests
   * tests/testdata/NAME/golden/*.npz  golden outputs of the source model
   * tests/test_NAME_export.py         with an end-to-end test through the
-                                      command line and a golden test
+                                      command line and a golden test, its
+                                      own or its family contract's (a
+                                      tests/*_family.py module it imports)
 """
 import glob
 import os
@@ -44,7 +46,15 @@ def test_recipe_has_regression_tests(name):
   assert os.path.isfile(test_file), f'{test_file} is missing'
   with open(test_file) as f:
     source = f.read()
-  assert f"'{name}_export.py'" in source, (
+  # A family contract's tests run in the file that declares its member
+  # (`recipe='NAME'`), on NAME_export.py's command line.
+  member = f"recipe='{name}'" in source
+  for family in re.findall(r'^import (\w+_family)$', source, flags=re.M):
+    with open(os.path.join(ROOT, 'tests', f'{family}.py')) as f:
+      source += f.read()
+  assert f"'{name}_export.py'" in source or (
+      member and re.search(r"run_script\(f'\{(self\.)?member\.recipe\}"
+                           r"_export\.py'", source)), (
       f'{test_file} never runs {name}_export.py through its command line')
   assert re.search(r'def test_end_to_end\w*\(', source), (
       f'{test_file} has no test_end_to_end* test')

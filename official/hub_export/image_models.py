@@ -1,7 +1,8 @@
 """Image classifiers cut into a feature vector and a logits classifier.
 
 Model-family library code shared by the image recipes
-(`export_scripts/resnet_export.py`, `export_scripts/mobilenet_export.py`):
+(`export_scripts/resnet_export.py`, `mobilenet_export.py`,
+`efficientnet_export.py`, `vit_export.py`):
 everything they have in common once the trained classifier is rebuilt. A
 recipe builds its source classifier (a tf_keras functional model ending in a
 Dense layer) as a `Source` and calls `export_classifier(ctx, build, ...)`,
@@ -13,7 +14,8 @@ which
   * restores them strictly (`ctx.restore`, every exported weight required);
   * exports each with the source's input normalization folded into the graph
     (constants, no Lambda layer), so that consumers pass float32 RGB images
-    in [0, 1] of any batch size and image size (TF Hub's image API);
+    in [0, 1] of any batch size and image size (TF Hub's image API; one
+    image size for models built for it, `fixed_size=True`);
   * verifies them on a shape sweep against the restored classifier itself.
 
 Batch-norm momentum/epsilon and the L2 regularizers are whatever the recipe
@@ -88,20 +90,31 @@ def vision_l2(l2_weight_decay: float):
 
 
 def vision_classifier(model_config, l2_weight_decay: float,
-                      backbone: Optional[tf_keras.Model] = None):
+                      backbone: Optional[tf_keras.Model] = None,
+                      image_size: Optional[int] = None):
   """`factory.build_classification_model` for an `ImageClassificationModel`
-  config, with dynamic batch and image size and the task's L2 (`vision_l2`);
-  `backbone` replaces the one the config would build (built with the same
-  regularizer)."""
+  config, with dynamic batch and image size (`image_size` fixes it) and the
+  task's L2 (`vision_l2`); `backbone` replaces the one the config would build
+  (built with the same regularizer and input size)."""
   from official.vision.modeling import factory  # pylint: disable=g-import-not-at-top
   return factory.build_classification_model(
-      input_specs(), model_config, vision_l2(l2_weight_decay),
+      input_specs(image_size), model_config, vision_l2(l2_weight_decay),
       backbone=backbone)
 
 
-def input_specs():
-  """Model Garden's `input_specs` for dynamic batch and image size."""
-  return tf_keras.layers.InputSpec(shape=[None, None, None, 3])
+def input_specs(image_size: Optional[int] = None):
+  """Model Garden's `input_specs`: dynamic batch, and dynamic image size
+  unless `image_size` is given (a ViT's patch grid is fixed at build)."""
+  return tf_keras.layers.InputSpec(shape=[None, image_size, image_size, 3])
+
+
+def fixed_size_exports(image_size: int):
+  """EXPORTS for a model built for one image size: `images` is
+  [batch, image_size, image_size, 3]."""
+  images = tf.TensorSpec([None, image_size, image_size, 3], tf.float32,
+                         name='images')
+  return {name: dataclasses.replace(s, inputs=images)
+          for name, s in EXPORTS.items()}
 
 
 def vision_layouts(model) -> List[restore.Layout]:
@@ -199,11 +212,11 @@ def normalizer(source: Source) -> Callable[[tf.Tensor], tf.Tensor]:
   return normalize
 
 
-def sample_cases(image_size: int):
+def sample_cases(image_size: int, fixed_size: bool = False):
   """A shape sweep: batch 1 and an odd batch at the configured size, and
-  another (odd) size."""
+  another (odd) size unless the size is fixed."""
   rng = np.random.RandomState(0)
-  other = image_size * 3 // 4 + 1
+  other = image_size if fixed_size else image_size * 3 // 4 + 1
   def images(n, s):
     return rng.uniform(0, 1, size=[n, s, s, 3]).astype(np.float32)
   return [spec.Case(images(1, image_size)), spec.Case(images(3, image_size)),
@@ -289,10 +302,12 @@ def stage_groups(model):
 
 def export_classifier(ctx, build: Callable[[], Source],
                       exports: Sequence[str], image_size: int,
-                      feature_layer: Optional[str], hint: str) -> None:
+                      feature_layer: Optional[str], hint: str,
+                      fixed_size: bool = False) -> None:
   """Checks the export choices, builds the source with `build()`, cuts,
   restores strictly (`hint` is the recipe's fix for a mismatch) and saves
-  `exports` (names in EXPORTS) into `ctx`, verified at `image_size`."""
+  `exports` (names in EXPORTS) into `ctx`, verified at `image_size`.
+  `fixed_size`: the model takes only `image_size` (declared in the API)."""
   exports = list(exports)
   unknown = [e for e in exports if e not in EXPORTS]
   if unknown or not exports:
@@ -326,7 +341,8 @@ def export_classifier(ctx, build: Callable[[], Source],
                           autograph=False)
   def reference(name):
     return lambda case: run_probe(case.inputs)[name]
-  cases = sample_cases(int(image_size))
+  cases = sample_cases(int(image_size), fixed_size)
+  specs = fixed_size_exports(int(image_size)) if fixed_size else EXPORTS
   for name, submodel in submodels.items():
     # Consumers may set the momentum per call (`batch_norm_momentum=`).
     targets = batch_norm_targets(submodel)
@@ -338,7 +354,7 @@ def export_classifier(ctx, build: Callable[[], Source],
                                 BATCH_NORM_MOMENTUM, 'batch_norm_momentum')
                 for n, pairs in targets.items()}
     ctx.save(name, obj, dataclasses.replace(
-        EXPORTS[name], tunables=tunables, variable_groups=True),
+        specs[name], tunables=tunables, variable_groups=True),
              cases, reference(name))
 
 
