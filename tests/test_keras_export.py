@@ -249,13 +249,9 @@ def test_end_to_end_resnet_preset(resnet_export, resnet_preset):
 
 @pytest.mark.slow
 def test_end_to_end_vit_preset(session_tmp):
-  """A ViT classifier (fixed image size, class-token features): the feature
-  vector verified; the classifier's logits equal KerasHub's predict.
-
-  The classifier is exported with --noverify: the verification's "no final
-  softmax" check walks the training=True function's outputs, which after
-  its gradient check include the attention Softmax tensors TF keeps for the
-  backward pass (a false positive in checks.py, reported)."""
+  """A ViT classifier (fixed image size, class-token features): both exports
+  verified (the attention softmax is no final softmax); the classifier's
+  logits equal KerasHub's predict."""
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   preset = str(session_tmp / 'vit_preset')
   ref = _keras3('vit', preset)
@@ -264,8 +260,9 @@ def test_end_to_end_vit_preset(session_tmp):
   assert _record(os.path.join(out, 'feature_vector'))['verification'][
       'failed'] == 0
   out_cls = str(session_tmp / 'vit_export_cls')
-  _export(out_cls, preset, "--gin_params=EXPORTS = ['classification']",
-          '--noverify')
+  _export(out_cls, preset, "--gin_params=EXPORTS = ['classification']")
+  assert _record(os.path.join(out_cls, 'classification'))['verification'][
+      'failed'] == 0
   obj = hub.load(os.path.join(out_cls, 'classification'))
   np.testing.assert_allclose(obj(ref['images'], training=False),
                              ref['logits'], atol=1e-5)
