@@ -58,8 +58,14 @@ def assert_one_line_error(proc, *fragments, code=None):
   return errors[0]
 
 
-def assert_golden(saved_model_dir, golden_npz, atol=1e-6):
-  """The export reproduces the committed golden outputs within `atol`."""
+def assert_golden(saved_model_dir, golden_npz, atol=1e-5):
+  """The export reproduces the committed golden outputs within `atol`.
+
+  The default is the recipes' declared output tolerance: the same weights
+  and graph sum in another order when the traced graph's structure or the
+  machine's load changes the kernels oneDNN picks (BERT `.mlm` logits move
+  by ~2e-6); ids and strings must be equal.
+  """
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   from official.hub_export.checker import cases as cases_lib  # pylint: disable=g-import-not-at-top
   obj = hub.load(saved_model_dir)
