@@ -335,7 +335,11 @@ def _requirements(saved_model: Optional[dict]):
 
 # Fine-tuning only the top groups, as the card shows it (tests run these
 # snippets verbatim with HANDLE replaced).
-FREEZE_TF_KERAS = '''hub_layer = hub.KerasLayer("HANDLE", trainable=True)
+FREEZE_TF_KERAS = '''import tensorflow as tf
+import tensorflow_hub as hub
+import tf_keras  # TF Hub needs Keras 2: pip install tf-keras
+
+hub_layer = hub.KerasLayer("HANDLE", trainable=True)
 groups = hub_layer.resolved_object.variable_groups  # bottom to top
 print([g.name.numpy().decode() for g in groups])
 TOP_K, DECAY = 2, 0.9  # train the top 2 groups, each lower one at 0.9x the rate
@@ -392,8 +396,8 @@ def fine_tuning_controls(spec_json: dict, verification: Optional[dict]
         return 0.05
       return 0.9 if t['default'] > 0.95 else 0.8
     example = ', '.join(f'{n}={example(t):g}' for n, t in tunables.items())
-    lines += ['', '```python',
-              f'layer = hub.KerasLayer("HANDLE", trainable=True,',
+    lines += ['', '```python', 'import tensorflow_hub as hub', '',
+              'layer = hub.KerasLayer("HANDLE", trainable=True,',
               f'                       arguments=dict({example}))', '```',
               '']
   if spec_json.get('variable_groups'):
