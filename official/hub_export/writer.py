@@ -543,7 +543,8 @@ def _half_precision_dispatch(obj, spec: spec_lib.ExportSpec) -> None:
   """
   call = getattr(obj, '__call__', None)
   if (not _float_inputs(spec) or
-      not isinstance(call, tf.types.experimental.PolymorphicFunction)):
+      not isinstance(call, tf.types.experimental.PolymorphicFunction) or
+      call in _HALF_DISPATCH):  # Already dispatching (keep its traces).
     return
   python_call = call.python_function
 
