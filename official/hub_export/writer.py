@@ -122,6 +122,7 @@ def reusable(call: Callable[..., Any],
     raise ValueError(f'trainable variables missing from variables: {stray}')
   obj.variables = list(variables)
   obj.trainable_variables = list(trainable_variables)
+  _mark_frozen(obj.variables, obj.trainable_variables)
   obj.regularization_losses = [
       tf.function(_scalar(loss), input_signature=[], autograph=False)
       for loss in regularization_losses]
@@ -131,6 +132,21 @@ def reusable(call: Callable[..., Any],
   for name, value in attributes.items():
     setattr(obj, name, value)
   return obj
+
+
+def _mark_frozen(variables, trainable_variables) -> None:
+  """Saves the variables left out of `trainable_variables` as not trainable.
+
+  Consumers that list the variables a function uses (Keras 3's TFSMLayer)
+  tell trainable ones by each variable's own `trainable` flag, which a
+  framework may leave True for a frozen weight (a Keras 3 layer with
+  `trainable = False` keeps its backing tf.Variable trainable).
+  """
+  trainable = {id(v) for v in trainable_variables}
+  for v in variables:
+    if id(v) not in trainable and getattr(v, 'trainable', False) and \
+        hasattr(v, '_trainable'):
+      v._trainable = False  # pylint: disable=protected-access
 
 
 @contextlib.contextmanager
