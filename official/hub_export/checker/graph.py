@@ -20,10 +20,10 @@ def check_graph_softmax(r, obj, spec):
   for fn in fns:
     # The declared outputs only: once a gradient was taken, `fn.outputs` also
     # holds forward tensors kept for the backward pass (a ViT's attention
-    # softmax), which are not outputs of the model.
-    declared = [t for t in tf.nest.flatten(fn.structured_outputs,
-                                           expand_composites=True)
-                if isinstance(t, tf.Tensor)]
+    # softmax), appended after the declared ones (a loaded function's
+    # `structured_outputs` are specs: they give the count).
+    declared = fn.outputs[:len(tf.nest.flatten(fn.structured_outputs,
+                                               expand_composites=True))]
     for t in declared:
       graph = fn.graph
       for _ in range(50):  # Walk back through pass-through ops and calls.

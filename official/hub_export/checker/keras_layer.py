@@ -70,9 +70,9 @@ def check_mixed_precision(r, path, obj, spec, case):
     def run(policy=policy, half=half):
       tf_keras.mixed_precision.set_global_policy(policy)
       try:  # A layer of its own (its own variables): training may update.
-        layer = hub.KerasLayer(path, trainable=True)
-        out = layer(inputs, training=False)
-        layer(inputs, training=True)
+        layer = model_call(hub.KerasLayer, path, trainable=True)
+        out = model_call(layer, inputs, training=False)
+        model_call(layer, inputs, training=True)
       finally:
         tf_keras.mixed_precision.set_global_policy('float32')
       rounded = tf.nest.map_structure(
