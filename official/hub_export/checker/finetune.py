@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from .cases import leaves
+from .graph import op_types
 from .reusable import compare
 from .report import FAIL, PASS, WARN
 
@@ -213,10 +214,10 @@ def _check_momentum(r, obj, x, kw, name, default, keep):
   # statistics, and so its update, differ from call to call: compare only
   # the statistics two identical calls update identically.
   stable = _stable(omitted, update())
-  if len(stable) < len(moving):
-    # Random layers ahead of some batch norms (stochastic depth): identical
-    # calls may or may not drop the same blocks, so no update is comparable
-    # between calls. Momentum 1 is: it must leave every statistic as it was.
+  if _random_training(obj) or len(stable) < len(moving):
+    # Random layers in training mode (stochastic depth, dropout): identical
+    # calls may or may not drop the same units, so no update is comparable
+    # between calls, even where two happened to agree. Momentum 1 is: it must leave every statistic as it was.
     frozen = update(**{name: 1.0})
     r.ok(all(np.array_equal(a, b) for a, b in zip(frozen, before)),
          f'{name}=1 leaves the moving statistics unchanged',
@@ -243,6 +244,21 @@ def _check_momentum(r, obj, x, kw, name, default, keep):
        f'{name}={other:g} changes the moving-statistics update',
        f'{got:.4g}x the update at {default:g} (expected '
        f'(1 - {other:g}) / (1 - {default:g}) = {want:.4g})')
+
+
+_RANDOM_OPS = {'RandomUniform', 'RandomUniformInt', 'RandomStandardNormal',
+               'StatelessRandomUniform', 'StatelessRandomUniformV2',
+               'StatelessRandomNormalV2', 'StatelessRandomGetKeyCounter'}
+
+
+def _random_training(obj):
+  """Whether a training=True trace of `obj` draws random numbers (dropout,
+  stochastic depth): then no two calls are comparable."""
+  for f in getattr(obj.__call__, 'concrete_functions', []):
+    args, kwargs = f.structured_input_signature
+    if True in args[1:] or kwargs.get('training') is True:
+      return bool(op_types(f.graph) & _RANDOM_OPS)
+  return False
 
 
 def _stable(a, b):
@@ -285,7 +301,7 @@ def check_keras_layer_arguments(r, obj, spec, cases):
   # Only the statistics that identical calls update identically (see
   # _check_momentum).
   stable = _stable(direct, direct_call()) if moving else []
-  if len(stable) < len(moving):
+  if _random_training(obj) or len(stable) < len(moving):
     stable = []  # Random layers ahead (see _check_momentum): not comparable.
   via_layer = [via_layer[i] for i in stable]
   direct = [direct[i] for i in stable]
