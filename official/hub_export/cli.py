@@ -17,6 +17,7 @@ returns the exit status. Every script of the project behaves alike:
 Errors are printed as `error: <problem and fix>` on stderr, never as a
 traceback. Recipes do not call this directly: `driver.run` does.
 """
+import os
 import sys
 from typing import Callable
 
@@ -74,3 +75,21 @@ def run(main: Callable[[], int]) -> None:
       sys.exit(2)
     sys.exit(exit_status(main))
   app.run(app_main, flags_parser=flags_parser)
+
+
+def replace_dir(tmp: str, destination: str) -> None:
+  """Renames the finished `tmp` to `destination`, replacing an existing one
+  only after `tmp` is complete (the callers check `--overwrite` first)."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  old = None
+  if os.path.isdir(destination):
+    if os.listdir(destination):
+      old = tempfile.mkdtemp(prefix=f'.{os.path.basename(destination)}.old-',
+                             dir=os.path.dirname(destination))
+      os.rename(destination, os.path.join(old, 'x'))
+    else:
+      os.rmdir(destination)
+  os.rename(tmp, destination)
+  if old:
+    shutil.rmtree(old, ignore_errors=True)

@@ -293,17 +293,7 @@ def _make_workdir(export_dir: str, created_parents: List[str]) -> str:
 
 def _move_into_place(tmp: str, export_dir: str, overwrite: bool) -> None:
   _prepare_destination(export_dir, overwrite)
-  old = None
-  if os.path.isdir(export_dir):
-    if os.listdir(export_dir):
-      old = tempfile.mkdtemp(prefix=f'.{os.path.basename(export_dir)}.old-',
-                             dir=os.path.dirname(export_dir))
-      os.rename(export_dir, os.path.join(old, 'x'))
-    else:
-      os.rmdir(export_dir)
-  os.rename(tmp, export_dir)
-  if old:
-    shutil.rmtree(old, ignore_errors=True)
+  cli.replace_dir(tmp, export_dir)
 
 
 def _quiet() -> None:

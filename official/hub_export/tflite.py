@@ -63,6 +63,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from official.hub_export import cli
 from official.hub_export import record as record_lib
 from official.hub_export.spec import ExportError
 from official.hub_export.spec import UsageError
@@ -778,17 +779,7 @@ def check_destination(output_dir: str, overwrite: bool) -> None:
 def move_into_place(tmp: str, output_dir: str, overwrite: bool) -> None:
   """Renames `tmp` to `output_dir`, replacing it only with `overwrite`."""
   check_destination(output_dir, overwrite)
-  old = None
-  if os.path.isdir(output_dir):
-    if os.listdir(output_dir):
-      old = tempfile.mkdtemp(prefix=f'.{os.path.basename(output_dir)}.old-',
-                             dir=os.path.dirname(output_dir))
-      os.rename(output_dir, os.path.join(old, 'x'))
-    else:
-      os.rmdir(output_dir)
-  os.rename(tmp, output_dir)
-  if old:
-    shutil.rmtree(old, ignore_errors=True)
+  cli.replace_dir(tmp, output_dir)
 
 
 def build_into(saved_model_dir: str, into: str, builds: Sequence[str],
