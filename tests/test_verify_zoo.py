@@ -19,7 +19,7 @@ slow = pytest.mark.slow
 # (zoo model, task, verdict, what the reason or report must say)
 ZOO = [
     ('keras_fixed_tf_saved_model_save', 'image-classification', 'PASS',
-     'PASS root output dense is logits'),
+     'PASS root output logits is logits'),
     pytest.param('keras_fixed_model_save', 'image-classification', 'PASS',
                  'PASS hub.KerasLayer fit step updates weights', marks=slow),
     pytest.param('keras_dynamic_tf_saved_model_save', 'image-classification',

@@ -30,7 +30,8 @@ def _keras_classifier(size):
       tf_keras.layers.BatchNormalization(),
       tf_keras.layers.GlobalAveragePooling2D(),
       tf_keras.layers.Dropout(0.2),
-      tf_keras.layers.Dense(10)])
+      # Named: Keras numbers unnamed layers per process (dense_35).
+      tf_keras.layers.Dense(10, name='logits')])
 
 
 def build_keras_fixed_tf_saved_model_save(directory):
