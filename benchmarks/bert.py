@@ -21,7 +21,7 @@ Then, each in its own process:
           --vocab_file=vocab.txt --do_lower_case=True, and
           --export_type=preprocessing (two processes for the two SavedModels);
 
-and compares export wall time and peak RSS, sizes, cold `hub.load` and
+and compares export wall time and peak memory, sizes, cold `hub.load` and
 `hub.KerasLayer` time, inference latency, a fine-tuning step and the outputs
 (see common.py, probe.py). `--sizes` reports export time and peak memory of
 both exporters per model size instead.
@@ -196,7 +196,7 @@ def compare(size, workdir, repeats=3, quick=False, verified=True, rounds=1):
   pre_diff = common.max_abs_diff(ours_pre['npz'], mg_p['npz'])
 
   theirs_wall = mg_enc.wall_s + mg_pre.wall_s
-  theirs_rss = max(mg_enc.peak_rss_bytes, mg_pre.peak_rss_bytes)
+  theirs_rss = max(mg_enc.peak_memory_bytes, mg_pre.peak_memory_bytes)
   split = common.driver_split(ours.stdout)
   rows = [
       Row('export wall time, encoder+MLM+preprocessor, --noverify', ours.wall_s,
@@ -209,10 +209,10 @@ def compare(size, workdir, repeats=3, quick=False, verified=True, rounds=1):
              + ' s, theirs ' + ', '.join(f'{a.wall_s + b.wall_s:.1f}'
                                          for a, b in runs['theirs']) + ' s'
              if rounds > 1 else '')),
-      Row('export peak RSS, --noverify', ours.peak_rss_bytes / MB,
+      Row('export peak memory, --noverify', ours.peak_memory_bytes / MB,
           theirs_rss / MB, 'MB', None,
-          f'theirs: largest of model_with_mlm {mg_enc.peak_rss_bytes / MB:.0f}'
-          f' MB, preprocessing {mg_pre.peak_rss_bytes / MB:.0f} MB', fmt='{:.0f}'),
+          f'theirs: largest of model_with_mlm {mg_enc.peak_memory_bytes / MB:.0f}'
+          f' MB, preprocessing {mg_pre.peak_memory_bytes / MB:.0f} MB', fmt='{:.0f}'),
   ]
   if ours_v:
     vsplit = common.driver_split(ours_v.stdout)
@@ -225,8 +225,8 @@ def compare(size, workdir, repeats=3, quick=False, verified=True, rounds=1):
             ours_v.wall_s - ours.wall_s, None, 's', None,
             'reloads both SavedModels in a fresh process: hub.load, '
             'hub.KerasLayer(trainable=True), gradients, a fit step'),
-        Row('export peak RSS, verified (incl. verification process)',
-            ours_v.peak_rss_bytes / MB, theirs_rss / MB, 'MB', None,
+        Row('export peak memory, verified (export and verification processes together)',
+            ours_v.peak_memory_bytes / MB, theirs_rss / MB, 'MB', None,
             fmt='{:.0f}'),
     ]
   rows += _size_rows('encoder', ours_enc, mg_e, pb_target=0.5)
@@ -322,7 +322,8 @@ def _diff_rows(enc_diff, pre_diff):
 
 
 def sweep(sizes, workdir):
-  """Export time and peak memory per size (one row each), both exporters."""
+  """Export time and peak memory per size (one row each): ours unverified
+  and verified (the default), Model Garden's `model_with_mlm`."""
   out = []
   for size in sizes:
     w = os.path.join(workdir, 'sweep_' + size.replace('/', '_'))
@@ -334,32 +335,45 @@ def sweep(sizes, workdir):
             os.path.join(w, 'ours.log')),
         mg=lambda _: common.timed(
             theirs_cmd(ck, os.path.join(w, 'mg'), 'model_with_mlm'),
-            os.path.join(w, 'mg.log'), cwd=w))
+            os.path.join(w, 'mg.log'), cwd=w),
+        verified=lambda _: common.timed(
+            ours_cmd(size, ck, os.path.join(w, 'verified'), True),
+            os.path.join(w, 'verified.log')))
     if len(out) % 2:  # Alternate which goes first.
       runs = dict(reversed(list(runs.items())))
-    done = {n: fn(0) for n, fn in runs.items()}
-    ours, mg = done['ours'], done['mg']
+    done = {}
+    for n, fn in runs.items():
+      done[n] = fn(0)
+      shutil.rmtree(os.path.join(w, n), ignore_errors=True)
+    ours, mg, ver = done['ours'], done['mg'], done['verified']
     out.append(dict(size=size, parameters=ck['encoder_parameters'],
                     checkpoint_bytes=ck['checkpoint_bytes'],
                     make_checkpoint_s=ck['seconds'],
-                    ours_s=ours.wall_s, ours_rss=ours.peak_rss_bytes,
+                    ours_s=ours.wall_s, ours_rss=ours.peak_memory_bytes,
                     ours_split=common.driver_split(ours.stdout),
-                    mg_s=mg.wall_s, mg_rss=mg.peak_rss_bytes))
+                    verified_s=ver.wall_s,
+                    verified_mem=ver.peak_memory_bytes,
+                    verified_split=common.driver_split(ver.stdout),
+                    mg_s=mg.wall_s, mg_rss=mg.peak_memory_bytes))
     shutil.rmtree(w, ignore_errors=True)  # Checkpoints are large.
   return out
 
 
 def sweep_table(rows):
   lines = ['| size | encoder parameters | checkpoint (with Adam slots) MB | '
-           'ours export s (encoder+MLM+preprocessor, --noverify) | ours peak '
-           'RSS MB | Model Garden model_with_mlm s | its peak RSS MB | time '
-           'ours / theirs |', '|' + ' --- |' * 8]
+           'ours --noverify s | ours verified s | Model Garden '
+           'model_with_mlm s | ours --noverify / theirs | ours verified / '
+           'theirs | ours --noverify peak MB | ours verified peak MB (all '
+           'processes) | Model Garden peak MB | verified memory / theirs |',
+           '|' + ' --- |' * 12]
   for r in rows:
     lines.append(
         f'| {r["size"]} | {r["parameters"]:,} | '
         f'{r["checkpoint_bytes"] / MB:.0f} | {r["ours_s"]:.1f} | '
-        f'{r["ours_rss"] / MB:.0f} | {r["mg_s"]:.1f} | {r["mg_rss"] / MB:.0f} '
-        f'| {r["ours_s"] / r["mg_s"]:.2f}x |')
+        f'{r["verified_s"]:.1f} | {r["mg_s"]:.1f} | '
+        f'{r["ours_s"] / r["mg_s"]:.2f}x | {r["verified_s"] / r["mg_s"]:.2f}x '
+        f'| {r["ours_rss"] / MB:.0f} | {r["verified_mem"] / MB:.0f} | '
+        f'{r["mg_rss"] / MB:.0f} | {r["verified_mem"] / r["mg_rss"]:.2f}x |')
   return '\n'.join(lines)
 
 

@@ -1,9 +1,11 @@
 """Shared pieces of the benchmark scripts (no TensorFlow import here).
 
 Every export and every consumer-side measurement runs in its own process, as
-a user runs it: `timed()` reports its wall time and peak resident memory
-(`wait4`'s `ru_maxrss`: the largest of the process and the children it
-waited for, i.e. our verification process too); `consumers()` runs
+a user runs it: `timed()` reports its wall time and peak memory: of the
+process and every process it started, together, as the machine sees them
+(the sum of their proportional set sizes, PSS, sampled every 0.2 s; shared
+library pages are split between the processes, not counted once per
+process), and `ru_maxrss`, the largest single process; `consumers()` runs
 `benchmarks/probe.py` for ours and theirs, interleaved (cold `hub.load`,
 `hub.KerasLayer` construction, inference latency, a fine-tuning step,
 outputs).
@@ -38,23 +40,74 @@ def env():
 @dataclasses.dataclass
 class Timed:
   wall_s: float
-  peak_rss_bytes: int
+  peak_rss_bytes: int  # the largest single process (ru_maxrss)
   returncode: int
   log: str  # stdout + stderr file
   stdout: str
+  # The process and its descendants together (sum of PSS), sampled; None
+  # where /proc has no smaps_rollup.
+  peak_tree_bytes: Optional[int] = None
+
+  @property
+  def peak_memory_bytes(self) -> int:
+    """All processes together where measured, else the largest one."""
+    return self.peak_tree_bytes or self.peak_rss_bytes
+
+
+def _descendants(pid: int) -> List[int]:
+  """pid and every process under it (from /proc/*/stat)."""
+  children = {}
+  for name in os.listdir('/proc'):
+    if not name.isdigit():
+      continue
+    try:
+      with open(f'/proc/{name}/stat') as f:
+        ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+      continue
+    children.setdefault(ppid, []).append(int(name))
+  out, todo = [], [pid]
+  while todo:
+    p = todo.pop()
+    out.append(p)
+    todo.extend(children.get(p, []))
+  return out
+
+
+def tree_pss(pid: int) -> Optional[int]:
+  """Sum of the proportional set sizes of pid and its descendants, bytes
+  (None without /proc/PID/smaps_rollup)."""
+  total, seen = 0, False
+  for p in _descendants(pid):
+    try:
+      with open(f'/proc/{p}/smaps_rollup') as f:
+        for line in f:
+          if line.startswith('Pss:'):
+            total += int(line.split()[1]) * 1024
+            seen = True
+            break
+    except (OSError, ValueError, IndexError):
+      continue
+  return total if seen else None
 
 
 def timed(cmd: List[str], log: str, cwd: str = ROOT, check: bool = True,
           timeout: Optional[float] = None,
           environ: Optional[dict] = None) -> Timed:
   """Runs `cmd` in a new process (environment `environ`, default `env()`);
-  wall time and peak RSS of that process."""
+  its wall time and peak memory (see the module docstring)."""
+  tree_peak, next_sample = None, 0.0
   with open(log, 'w') as f:
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=environ or env(), stdout=f,
                             stderr=subprocess.STDOUT)
     deadline = time.time() + timeout if timeout else None
     while True:
+      if time.perf_counter() >= next_sample:
+        now = tree_pss(proc.pid)
+        if now is not None:
+          tree_peak = max(tree_peak or 0, now)
+        next_sample = time.perf_counter() + 0.2
       pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
       if pid:
         break
@@ -71,7 +124,7 @@ def timed(cmd: List[str], log: str, cwd: str = ROOT, check: bool = True,
   if check and proc.returncode:
     raise RuntimeError(f'{" ".join(cmd)} failed (exit {proc.returncode}); '
                        f'log {log}:\n{out[-3000:]}')
-  return Timed(wall, rss, proc.returncode, log, out)
+  return Timed(wall, rss, proc.returncode, log, out, tree_peak)
 
 
 def probe(args: List[str], log: str, cwd: str) -> dict:

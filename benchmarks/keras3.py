@@ -151,8 +151,8 @@ def compare(workdir, repeats=3, quick=False, verified=True, rounds=1,
           'both load the preset in their process'
           + (f'; ours: driver export {split[0]:.1f} s' if split else '')
           + rounds_note),
-      Row('export peak RSS, --noverify', ours.peak_rss_bytes / MB,
-          keras.peak_rss_bytes / MB, 'MB', fmt='{:.0f}'),
+      Row('export peak memory, --noverify', ours.peak_memory_bytes / MB,
+          keras.peak_memory_bytes / MB, 'MB', fmt='{:.0f}'),
   ]
   if ours_v:
     s = common.driver_split(ours_v.stdout)

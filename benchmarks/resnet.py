@@ -152,7 +152,7 @@ def compare(workdir, repeats=3, quick=False, verified=True, legacy=True,
   fv, mfv, cls, mcls = (res[n] for n in ('ours_fv', 'mg_fv', 'ours_cls',
                                           'mg_cls'))
   theirs_wall = mg_cls.wall_s + mg_fv.wall_s
-  theirs_rss = max(mg_cls.peak_rss_bytes, mg_fv.peak_rss_bytes)
+  theirs_rss = max(mg_cls.peak_memory_bytes, mg_fv.peak_memory_bytes)
   split = common.driver_split(ours.stdout)
   rows = [
       Row('export wall time, feature vector + classification, --noverify',
@@ -161,7 +161,7 @@ def compare(workdir, repeats=3, quick=False, verified=True, legacy=True,
           f'--skip_logits_layer {mg_fv.wall_s:.1f} s; ours both in one process'
           + (f' (driver: export {split[0]:.1f} s)' if split else '')
           + _rounds(runs, rounds, lambda r: r[0].wall_s + r[1].wall_s)),
-      Row('export peak RSS, --noverify', ours.peak_rss_bytes / MB,
+      Row('export peak memory, --noverify', ours.peak_memory_bytes / MB,
           theirs_rss / MB, 'MB', fmt='{:.0f}'),
   ]
   rows += _verified_rows(ours, ours_v, theirs_wall, theirs_rss)
@@ -223,8 +223,8 @@ def compare(workdir, repeats=3, quick=False, verified=True, legacy=True,
           f'theirs exits {leg.returncode} after writing classification/'
           + (f' ({crash[0][:120]})' if leg.returncode and crash else '')
           + _rounds(lruns, rounds, lambda r: r.wall_s)),
-      Row('export peak RSS, --noverify', ours_l.peak_rss_bytes / MB,
-          leg.peak_rss_bytes / MB, 'MB', fmt='{:.0f}'),
+      Row('export peak memory, --noverify', ours_l.peak_memory_bytes / MB,
+          leg.peak_memory_bytes / MB, 'MB', fmt='{:.0f}'),
   ]
   rows += _model_rows('classification', lc, mlc, finetune=False,
                       opts=image_opts(quick))
@@ -266,8 +266,8 @@ def _verified_rows(ours, ours_v, theirs_wall, theirs_rss):
              if s else '')),
       Row('cost of verification (verified - noverify)',
           ours_v.wall_s - ours.wall_s, None, 's'),
-      Row('export peak RSS, verified (incl. verification process)',
-          ours_v.peak_rss_bytes / MB, theirs_rss / MB, 'MB', fmt='{:.0f}'),
+      Row('export peak memory, verified (export and verification processes together)',
+          ours_v.peak_memory_bytes / MB, theirs_rss / MB, 'MB', fmt='{:.0f}'),
   ]
 
 

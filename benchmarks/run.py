@@ -211,11 +211,14 @@ def main(argv=None):
       sweep = bert.sweep(args.sizes.split(','), os.path.join(workdir, 'sizes'))
       text = bert.sweep_table(sweep)
       extra.append(('Export time and peak memory by BERT size (`--sizes`)',
-                    text + '\n\nOne export per size, each in its own process '
-                    '(wall time and peak RSS of that process, Python and '
+                    text + '\n\nEach export in its own process, as a user '
+                    'runs it (wall time and peak memory of the process and '
+                    'the processes it starts, together, as PSS; Python and '
                     'TensorFlow start-up included); ours writes encoder + '
-                    '`.mlm` + preprocessor with `--noverify`, Model Garden\'s '
-                    '`model_with_mlm` writes the encoder + MLM only. '
+                    '`.mlm` + preprocessor, unverified (`--noverify`) and '
+                    'verified (the default), Model Garden\'s '
+                    '`model_with_mlm` writes the encoder + MLM only and '
+                    'verifies nothing. '
                     'Checkpoints are generated as for the comparisons.'))
       print('\n' + text, flush=True)
   finally:
@@ -232,8 +235,10 @@ def main(argv=None):
       'all, with', '', '```sh', cmd, '```', '',
       *machine_lines(m, load_start, load_end),
       '- every export ran in its own process as a user runs it: wall time and '
-      'peak RSS of that process (`wait4`; our verified run includes its '
-      'verification process), Python/TensorFlow start-up included; ours with '
+      'peak memory of that process and every process it starts, together '
+      '(sum of their PSS, sampled every 0.2 s; our verified run includes '
+      'its verification processes), Python/TensorFlow start-up included; '
+      'ours with '
       '`--noverify` is the like-for-like row (Model Garden verifies nothing)',
       '- consumer side from fresh processes: cold `hub.load` and '
       '`hub.KerasLayer` construction (median of '

@@ -344,15 +344,11 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
       raise RuntimeError(f'recipe {recipe} saved nothing')
     t_export = time.perf_counter() - start
 
-    for p_ in ctx.pending:
-      if FLAGS.verify:
-        t0 = time.perf_counter()
-        p_.verification = _verify(p_)
-        logging.info('Verified %s in %.1f s', p_.name or 'export',
-                     time.perf_counter() - t0)
-    t_verify = time.perf_counter() - start - t_export
     if FLAGS.write_golden:
       _write_golden(ctx, recipe, FLAGS.write_golden)
+    if FLAGS.verify:
+      _verify(ctx)
+    t_verify = time.perf_counter() - start - t_export
     source = _source_info(ctx)
     cards = [model_card.for_export(p_.name) for p_ in ctx.pending]
     operative = gin.operative_config_str()  # After every configurable ran.
@@ -415,12 +411,36 @@ def _tflite(ctx: Context, export_dir: str, builds):
                            shown)
 
 
-def _verify(p: _Pending) -> dict:
+def _verify(ctx: Context) -> None:
+  """Verifies every export of the run (verify.verify_many); the source
+  model is let go once its outputs on the sample inputs are written, before
+  the consumer processes load the exports."""
   from official.hub_export import verify  # pylint: disable=g-import-not-at-top
-  result = verify.verify(p.path, p.spec, p.cases, p.reference)
-  for line in result['report']:
-    logging.info('%s', line)
-  return result
+
+  def release():
+    for p in ctx.pending:
+      p.reference = None
+    _release_memory()
+
+  results = verify.verify_many(
+      [(p.path, p.spec, p.cases, p.reference) for p in ctx.pending], release)
+  for p, result in zip(ctx.pending, results):
+    p.verification = result
+    for line in result['report']:
+      logging.info('%s', line)
+
+
+def _release_memory() -> None:
+  """Frees what the dropped source model held and hands the freed heap back
+  to the system (glibc keeps it otherwise), so the verification processes
+  do not run beside a second copy of the model."""
+  import ctypes  # pylint: disable=g-import-not-at-top
+  import gc  # pylint: disable=g-import-not-at-top
+  gc.collect()
+  try:
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+  except (OSError, AttributeError):
+    pass
 
 
 def _write_golden(ctx: Context, recipe: str, directory: str) -> None:

@@ -1,5 +1,5 @@
 """Files, sizes and self-containment: every asset present, no absolute path of
-the exporting machine, load -> re-save -> delete the original -> load.
+the exporting machine, load -> re-save -> load the copy alone.
 """
 
 import os
@@ -13,14 +13,10 @@ from .reusable import call
 
 def check_files(r, saved_model):
   """Before loading: every asset present, no absolute paths in the graph."""
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
   pb_path = os.path.join(saved_model, 'saved_model.pb')
   with open(pb_path, 'rb') as f:
     raw = f.read()
-  proto = saved_model_pb2.SavedModel()
-  proto.ParseFromString(raw)
-  assets = sorted({a.filename for mg in proto.meta_graphs
-                   for a in mg.asset_file_def})
+  assets = _asset_names(raw)
   missing = [a for a in assets if not os.path.isfile(
       os.path.join(saved_model, 'assets', a))]
   r.ok(not missing, 'every asset is present', f'{len(assets)} assets',
@@ -36,33 +32,54 @@ def check_files(r, saved_model):
        'paths of the exporting machine make the model non-portable')
 
 
-def check_self_contained(r, saved_model, spec, case):
-  """Survives load -> re-save -> delete the original -> load."""
+def check_self_contained(r, saved_model, obj, spec, case):
+  """Re-saving the loaded object writes a SavedModel that stands alone.
+
+  A consumer fine-tunes and saves again: `tf.saved_model.save` of the
+  object loaded from `saved_model` must work, and the copy must not lean
+  on the original's files (its assets copied, no path into the original in
+  its graphs), and must load and run. The object the other checks loaded
+  is re-saved, not a second copy: a reload and a copy of the variables
+  fewer (BERT-base: 420 MB each).
+  """
   import shutil  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
+  name = 'load -> re-save -> load the copy alone'
   tmp = tempfile.mkdtemp(prefix='reusable_check_')
   try:
-    copy = os.path.join(tmp, 'copy')
     resaved = os.path.join(tmp, 'resaved')
-    shutil.copytree(saved_model, copy)
     def roundtrip():
-      obj = model_call(tf.saved_model.load, copy)
       model_call(tf.saved_model.save, obj, resaved)
-      del obj
-      shutil.rmtree(copy)
+      with open(os.path.join(resaved, 'saved_model.pb'), 'rb') as f:
+        raw = f.read()
+      original = os.path.realpath(saved_model).encode()
+      if original in raw:
+        return 'its graphs name files of the original ' + original.decode()
+      missing = [a for a in _asset_names(raw) if not os.path.isfile(
+          os.path.join(resaved, 'assets', a))]
+      if missing:
+        return f'assets not copied: {missing[:3]}'
       again = model_call(tf.saved_model.load, resaved)
       if case is not None:
         call(again, case['inputs'], False, spec, case['kwargs'])
       elif getattr(again, 'signatures', None):  # Not reusable: a signature.
         from .infer import signature_inputs  # pylint: disable=g-import-not-at-top
-        name, sig = sorted(again.signatures.items())[0]
+        _, sig = sorted(again.signatures.items())[0]
         model_call(sig, **signature_inputs(sig, spec and spec.get('task')))
-      return True
-    ok = r.guard('load -> re-save -> delete original -> load', roundtrip)
-    if ok:
-      r.add(PASS, 'load -> re-save -> delete original -> load', 'works')
+      return ''
+    problem = r.guard(name, roundtrip)
+    if problem is not None:
+      r.ok(not problem, name, problem or 'works')
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _asset_names(raw):
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  proto = saved_model_pb2.SavedModel()
+  proto.ParseFromString(raw)
+  return sorted({a.filename for mg in proto.meta_graphs
+                 for a in mg.asset_file_def})
 
 
 def directory_sizes(saved_model):

@@ -10,12 +10,18 @@ from .reusable import compare
 from .report import WARN, model_call
 
 def check_keras_layer(r, path, obj, spec, cases):
-  """hub.KerasLayer(trainable=True/False) behaves like the loaded object."""
+  """hub.KerasLayer(trainable=True/False) behaves like the loaded object.
+
+  Every layer wraps `obj`, the object hub.load returned (what
+  hub.KerasLayer(path) itself loads): one copy of the weights in the
+  process, not one per layer. Returns the fit step, which moves those
+  weights, for the caller to run after every other check (or None).
+  """
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  del path  # (Loaded once, by the caller.)
   case = cases[0]
   layer = r.guard('hub.KerasLayer(trainable=True)',
-                  lambda: model_call(hub.KerasLayer, path,
-                                             trainable=True))
+                  lambda: model_call(hub.KerasLayer, obj, trainable=True))
   if layer is None:
     return
   out = r.guard('hub.KerasLayer call', lambda: model_call(
@@ -38,22 +44,24 @@ def check_keras_layer(r, path, obj, spec, cases):
   r.ok(len(layer.losses) == n_reg and all(finite), 'hub.KerasLayer losses',
        f'{sum(finite)} finite scalars of {len(layer.losses)} (object has '
        f'{n_reg})')
-  frozen = model_call(hub.KerasLayer, path, trainable=False)
+  frozen = model_call(hub.KerasLayer, obj, trainable=False)
   model_call(frozen, case['inputs'])
   frozen_loss = sum(float(np.abs(np.asarray(l)).sum()) for l in frozen.losses)
   r.ok(not frozen.trainable_weights and frozen_loss == 0.0,
        'hub.KerasLayer(trainable=False) is frozen',
        f'{len(frozen.trainable_weights)} trainable weights, '
        f'regularization loss {frozen_loss:g}')
+  check_mixed_precision(r, obj, spec, case)
   if n_train:
-    r.guard('hub.KerasLayer fit step', lambda: _fit_step(r, layer, spec, case))
-  check_mixed_precision(r, path, obj, spec, case)
+    return lambda: r.guard('hub.KerasLayer fit step', lambda: _fit_step(
+        r, layer, spec, case))
+  return None
 
 
 POLICIES = ('mixed_float16', 'mixed_bfloat16')
 
 
-def check_mixed_precision(r, path, obj, spec, case):
+def check_mixed_precision(r, obj, spec, case):
   """hub.KerasLayer under tf_keras's mixed policies (float inputs only).
 
   The layer casts float inputs to float16/bfloat16 before calling the
@@ -69,10 +77,11 @@ def check_mixed_precision(r, path, obj, spec, case):
     half = policy.split('_')[1]
     def run(policy=policy, half=half):
       tf_keras.mixed_precision.set_global_policy(policy)
-      try:  # A layer of its own (its own variables): training may update.
-        layer = model_call(hub.KerasLayer, path, trainable=True)
+      try:
+        layer = model_call(hub.KerasLayer, obj, trainable=True)
         out = model_call(layer, inputs, training=False)
-        model_call(layer, inputs, training=True)
+        # (training=True may update batch-norm statistics: call() undoes it.)
+        call(layer, inputs, True, spec)
       finally:
         tf_keras.mixed_precision.set_global_policy('float32')
       rounded = tf.nest.map_structure(

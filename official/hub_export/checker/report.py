@@ -6,6 +6,7 @@ judged by it, and the tools exit with their own status for it.
 """
 
 import os
+import time
 import traceback
 
 PASS, WARN, FAIL, ERROR = 'PASS', 'WARN', 'FAIL', 'ERROR'
@@ -57,6 +58,7 @@ class Report:
   def __init__(self):
     self.checks = []
     self.not_reusable = None  # Why the model is not a reusable SavedModel.
+    self.seconds = {}  # Wall time of each guarded group (the phase table).
 
   def add(self, status, name, value='', detail=''):
     self.checks.append({'status': status, 'name': name, 'value': value,
@@ -74,6 +76,7 @@ class Report:
     is a bug of the checker: an ERROR, which does not judge the model.
     """
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    t0 = time.perf_counter()
     try:
       return fn()
     except ModelError as e:
@@ -85,6 +88,9 @@ class Report:
       self.add(ERROR, name, f'internal error of the checker: '
                f'{type(e).__name__}' + (f' at {where}' if where else ''),
                _first_line(e))
+    finally:
+      self.seconds[name] = round(
+          self.seconds.get(name, 0) + time.perf_counter() - t0, 3)
     return None
 
   @property
@@ -116,6 +122,7 @@ class Report:
   def result(self, info):
     """The JSON result of a run."""
     verdict, reason = self.verdict()
+    info = dict(info, seconds=self.seconds)
     return {'checks': self.checks, 'info': info,
             'failed': len(self.failed), 'errors': len(self.errors),
             'passed': sum(c['status'] == PASS for c in self.checks),

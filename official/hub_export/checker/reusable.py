@@ -6,6 +6,7 @@ back the variables it changed (batch-norm moving statistics), so later
 comparisons see the exported values.
 """
 
+import contextlib
 import math
 import re
 
@@ -29,16 +30,22 @@ def call(obj, inputs, training, spec, kwargs=None):
     return model_call(obj, inputs, **kwargs)
   if not training:
     return model_call(obj, inputs, training=False, **kwargs)
-  # training=True may update batch-norm moving statistics: undo that so the
-  # later comparisons with the source model see the exported values.
-  # Only non-trainable variables (moving statistics) change in a forward
-  # pass; saving just those keeps big embedding tables from being copied.
+  with keep_statistics(obj):
+    return model_call(obj, inputs, training=True, **kwargs)
+
+
+@contextlib.contextmanager
+def keep_statistics(obj):
+  """Undoes what training=True calls inside do to obj's batch-norm moving
+  statistics, so that later comparisons with the source model see the
+  exported values. Only non-trainable variables change in a forward pass;
+  saving just those keeps big embedding tables from being copied."""
   trainable = {id(v) for v in getattr(obj, 'trainable_variables', [])}
   variables = [v for v in getattr(obj, 'variables', [])
                if id(v) not in trainable]
   saved = [v.numpy() for v in variables]
   try:
-    return model_call(obj, inputs, training=True, **kwargs)
+    yield
   finally:
     for v, value in zip(variables, saved):
       v.assign(value)

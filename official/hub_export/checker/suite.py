@@ -98,7 +98,7 @@ def run_checks(saved_model, spec=None, cases=None, task='custom',
       r.guard('signatures', lambda: check_signatures_callable(r, obj, task))
       if info['op_scan']['object_graph']:
         r.guard('self-contained', lambda: check_self_contained(
-            r, saved_model, {'task': task}, None))
+            r, saved_model, obj, {'task': task}, None))
       return r, info
     if not hasattr(obj, 'trainable_variables'):
       r.add(WARN, 'root.trainable_variables exists', 'missing',
@@ -140,10 +140,11 @@ def _reusable_checks(r, saved_model, obj, spec, cases):
   if spec.get('trainable', True):
     r.guard('training mode', lambda: check_training_mode(r, obj, spec, first))
   r.guard('self-contained', lambda: check_self_contained(
-      r, saved_model, spec, first))
+      r, saved_model, obj, spec, first))
+  fit = None
   if spec.get('trainable', True) and spec.get('training_arg', True) and \
       by_target.get(''):
-    r.guard('hub.KerasLayer checks', lambda: check_keras_layer(
+    fit = r.guard('hub.KerasLayer checks', lambda: check_keras_layer(
         r, saved_model, obj, spec, by_target['']))
   # Fine-tuning controls (declared tunables, variable groups).
   r.guard('tunables', lambda: check_tunables(r, saved_model, obj, spec,
@@ -155,3 +156,5 @@ def _reusable_checks(r, saved_model, obj, spec, cases):
     if child is not None:
       r.guard(f'{name}.variable_groups', lambda c=child, n=name, s_=s:
               check_variable_groups(r, c, n, s_))
+  if fit is not None:  # Last: the step moves the weights every check shares.
+    fit()
