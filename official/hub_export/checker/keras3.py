@@ -33,7 +33,7 @@ from .graph import op_types
 from .infer import TASKS
 from .infer import generate_cases
 from .infer import infer_spec
-from .report import PASS, WARN, ModelError, Report
+from .report import PASS, WARN, ModelError, Report, without_graph_rewrites
 from .reusable import call
 from .reusable import keep_statistics
 from .reusable import compare
@@ -188,8 +188,10 @@ def check_endpoints(r, path, obj, spec, cases, prefix='', target=None,
        f'{where} regularization losses reach layer.losses',
        f'{len(losses)} finite of {n_reg} exported')
   if not prefix:  # The caller runs it last: it moves the shared weights.
-    return lambda: _guard(r, f'{where} fit step', lambda: _fit_step(
-        r, where, layer, spec, case, n_reg))
+    def fit():
+      with without_graph_rewrites():
+        _fit_step(r, where, layer, spec, case, n_reg)
+    return lambda: _guard(r, f'{where} fit step', fit)
 
 
 def _fit_step(r, where, layer, spec, case, n_reg):

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from .reusable import call
 from .reusable import compare
-from .report import WARN, model_call
+from .report import WARN, model_call, without_graph_rewrites
 
 def check_keras_layer(r, path, obj, spec, cases):
   """hub.KerasLayer(trainable=True/False) behaves like the loaded object.
@@ -53,8 +53,10 @@ def check_keras_layer(r, path, obj, spec, cases):
        f'regularization loss {frozen_loss:g}')
   check_mixed_precision(r, obj, spec, case)
   if n_train:
-    return lambda: r.guard('hub.KerasLayer fit step', lambda: _fit_step(
-        r, layer, spec, case))
+    def fit():
+      with without_graph_rewrites():
+        _fit_step(r, layer, spec, case)
+    return lambda: r.guard('hub.KerasLayer fit step', fit)
   return None
 
 

@@ -5,6 +5,7 @@ FAIL is a finding about the model; ERROR is an internal error of the checker
 judged by it, and the tools exit with their own status for it.
 """
 
+import contextlib
 import os
 import time
 import traceback
@@ -50,6 +51,30 @@ def _where(e):
     return ''
   f = frames[-1]
   return f'{os.path.basename(f.filename)}:{f.lineno}'
+
+
+@contextlib.contextmanager
+def without_graph_rewrites():
+  """Runs the calls inside without Grappler's graph rewrites.
+
+  For checks whose numbers are not compared with the source model's
+  (gradients are finite and non-zero, a fit step moves weights, dropout and
+  batch-norm controls act): rewriting each new graph costs a fifth of
+  their time (BERT-base: a gradient check 8.4 -> 6.9 s, a fit step
+  16.9 -> 14.2 s) and changes neither which variables a loss reaches nor
+  what an update does. The comparisons with the source run the graphs as a
+  consumer's TensorFlow does, rewritten.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  before = tf.config.optimizer.get_experimental_options().get(
+      'disable_meta_optimizer', False)
+  tf.config.optimizer.set_experimental_options(
+      {'disable_meta_optimizer': True})
+  try:
+    yield
+  finally:
+    tf.config.optimizer.set_experimental_options(
+        {'disable_meta_optimizer': before})
 
 
 class Report:

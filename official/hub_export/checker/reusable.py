@@ -18,6 +18,7 @@ from .cases import leaves
 from .graph import op_types
 from .report import FAIL, PASS, WARN
 from .report import model_call
+from .report import without_graph_rewrites
 
 def call(obj, inputs, training, spec, kwargs=None):
   """Calls obj; a training=True call leaves its variables as they were.
@@ -259,14 +260,15 @@ def check_variables(r, obj, where, spec, case):
           f'{where} gradients', 'no trainable variables')
     return
   def grads():
-    with tf.GradientTape() as tape:
-      out = call(obj, case['inputs'], False, spec, case['kwargs'])
-      weights = _loss_weights(out)
-      if not weights:
-        return None
-      loss = _projection_loss(out, weights)
-    return model_call(tape.gradient, loss, trainable,
-                      unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    with without_graph_rewrites():
+      with tf.GradientTape() as tape:
+        out = call(obj, case['inputs'], False, spec, case['kwargs'])
+        weights = _loss_weights(out)
+        if not weights:
+          return None
+        loss = _projection_loss(out, weights)
+      return model_call(tape.gradient, loss, trainable,
+                        unconnected_gradients=tf.UnconnectedGradients.ZERO)
   g = r.guard(f'{where} gradients', grads)
   if g is None:
     return
