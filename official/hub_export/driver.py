@@ -315,7 +315,7 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
   _quiet()
   start = time.perf_counter()
   export_dir = FLAGS.export_dir
-  tmp = lite_tmp = None
+  tmp = lite_tmp = warm = None
   created_parents = []
   try:
     if not export_dir:
@@ -339,6 +339,9 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
     _check_against_inputs(export_dir, inputs, checkpoint_dir)
     tmp = _make_workdir(export_dir, created_parents)
     ctx = Context(recipe, tmp, FLAGS.checkpoint_path)
+    if FLAGS.verify:  # Their start-up overlaps the export.
+      from official.hub_export import verify  # pylint: disable=g-import-not-at-top
+      warm = verify.WarmProcesses()
     export_fn(ctx)
     if not ctx.pending:
       raise RuntimeError(f'recipe {recipe} saved nothing')
@@ -347,7 +350,8 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
     if FLAGS.write_golden:
       _write_golden(ctx, recipe, FLAGS.write_golden)
     if FLAGS.verify:
-      _verify(ctx)
+      _verify(ctx, warm)
+      warm = None
     t_verify = time.perf_counter() - start - t_export
     source = _source_info(ctx)
     cards = [model_card.for_export(p_.name) for p_ in ctx.pending]
@@ -380,6 +384,8 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
   except ExportError as e:
     raise _unproxied(type(e))(_strip_gin_context(str(e))) from None
   finally:
+    if warm is not None:
+      warm.close()
     if lite_tmp:
       shutil.rmtree(lite_tmp, ignore_errors=True)
     if tmp:
@@ -411,10 +417,10 @@ def _tflite(ctx: Context, export_dir: str, builds):
                            shown)
 
 
-def _verify(ctx: Context) -> None:
-  """Verifies every export of the run (verify.verify_many); the source
-  model is let go once its outputs on the sample inputs are written, before
-  the consumer processes load the exports."""
+def _verify(ctx: Context, warm) -> None:
+  """Verifies every export of the run (verify.verify_many) in the consumer
+  processes `warm` started; the source model is let go once its outputs on
+  the sample inputs are written, before they load the exports."""
   from official.hub_export import verify  # pylint: disable=g-import-not-at-top
 
   def release():
@@ -423,7 +429,8 @@ def _verify(ctx: Context) -> None:
     _release_memory()
 
   results = verify.verify_many(
-      [(p.path, p.spec, p.cases, p.reference) for p in ctx.pending], release)
+      [(p.path, p.spec, p.cases, p.reference) for p in ctx.pending], release,
+      warm)
   for p, result in zip(ctx.pending, results):
     p.verification = result
     for line in result['report']:
@@ -492,11 +499,15 @@ def _summary(recipe, export_dir, ctx, records, t_export, t_verify, total):
           f'{rep.restored} variables / {rep.parameters:,} parameters '
           f'restored, {rep.ignored_values} other values ignored)')
   own = peak_memory()
-  child = max([rec['verification']['info'].get('peak_rss_bytes') or 0
-               for rec in records if rec['verification']] or [0])
+  infos = [rec['verification']['info'] for rec in records
+           if rec['verification']]
+  tk = max([i.get('peak_rss_bytes') or 0 for i in infos] or [0])
+  k3 = max([(i.get('keras3') or {}).get('peak_rss_bytes') or 0
+            for i in infos] or [0])
   print(f'  peak memory (RSS): {record.human_size(own)} export process'
-        + (f', {record.human_size(child)} verification process'
-           if child else ''))
+        + (f'; largest verification process: {record.human_size(tk)} '
+           'tf_keras' if tk else '')
+        + (f', {record.human_size(k3)} Keras 3' if k3 else ''))
   print(f'  in {record.EXTRA}/ of each: {model_card.CARD} (model card), '
         f'{model_card.KAGGLE}, {record.RECORD}, {record.OPERATIVE_CONFIG}')
 

@@ -13,6 +13,7 @@ its graphs.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -150,12 +151,10 @@ class _Job:
     self.memory = {'tf_keras': 1.0e9 + 6.5 * size,
                    'keras3': 1.0e9 + 3.5 * size}
 
-  def command(self, consumer):
-    flag = ['--keras3'] if consumer == 'keras3' else []
+  def arguments(self, consumer):
+    """(the checker's arguments, the JSON result file) for `consumer`."""
     out = os.path.join(self.tmp, f'{consumer}.json')
-    return ([sys.executable, '-I', CHECKER] + flag + self.args +
-            [f'--output={out}'], consumer_env(keras3=consumer == 'keras3'),
-            out)
+    return self.args + [f'--output={out}'], out
 
   def collect(self, consumer, out_path, stdout, stderr, returncode):
     if not os.path.exists(out_path):
@@ -188,6 +187,50 @@ def _available_memory():
   return None
 
 
+def _checker_command(consumer):
+  return [sys.executable, '-I', CHECKER] + (
+      ['--keras3'] if consumer == 'keras3' else [])
+
+
+class WarmProcesses:
+  """Consumer processes started before their SavedModels exist.
+
+  One of each kind (tf_keras, Keras 3) imports TensorFlow and its Keras
+  while the export is being written, then waits for its arguments on stdin
+  (`checker/__main__.py --args_from_stdin`): the seconds of start-up leave
+  the critical path (the export's tracing keeps one core of two busy, the
+  imports get the other). Nothing is loaded before the arguments come, so
+  the op scan still runs first. `verify_many` hands them their first
+  SavedModels; `close()` ends any not used.
+  """
+
+  def __init__(self):
+    self.tmp = tempfile.mkdtemp(prefix='hub_export_warm_')
+    self.procs = {}
+    for consumer in ('tf_keras', 'keras3'):
+      logs = [open(os.path.join(self.tmp, f'{consumer}.{s}'), 'w+')
+              for s in ('out', 'err')]
+      proc = subprocess.Popen(
+          _checker_command(consumer) + ['--args_from_stdin'], cwd=self.tmp,
+          env=consumer_env(keras3=consumer == 'keras3'),
+          stdin=subprocess.PIPE, stdout=logs[0], stderr=logs[1], text=True)
+      self.procs[consumer] = (logs, proc)
+
+  def take(self, consumer):
+    """(logs, process) waiting for `consumer` arguments, or None."""
+    return self.procs.pop(consumer, None)
+
+  def close(self):
+    for logs, proc in self.procs.values():
+      if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+      for f in logs:
+        f.close()
+    self.procs = {}
+    shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 class _Scheduler:
   """Runs consumer processes, several at once where the machine allows.
 
@@ -198,9 +241,10 @@ class _Scheduler:
   SavedModel the remaining processes are stopped (`fail_fast`).
   """
 
-  def __init__(self, slots=None):
+  def __init__(self, slots=None, warm=None):
     self.slots = slots or max(1, min(2, os.cpu_count() or 1))
     self.budget = _available_memory()
+    self.warm = warm
     self.running = []  # (job, consumer, out_path, logs, proc)
 
   def __enter__(self):
@@ -216,13 +260,25 @@ class _Scheduler:
     self.running = []
 
   def _start(self, job, consumer):
-    cmd, env, out = job.command(consumer)
-    # Files, not pipes: no process can block on a full pipe while another
-    # is waited for.
-    logs = [open(os.path.join(job.tmp, f'{consumer}.{s}'), 'w+')
-            for s in ('out', 'err')]
-    proc = subprocess.Popen(cmd, cwd=job.tmp, env=env, stdout=logs[0],
-                            stderr=logs[1], text=True)
+    args, out = job.arguments(consumer)
+    warm = self.warm.take(consumer) if self.warm else None
+    if warm is not None and warm[1].poll() is None:
+      logs, proc = warm
+      try:
+        proc.stdin.write(json.dumps(args) + '\n')
+        proc.stdin.close()
+      except OSError:  # It died waiting: its logs say why (collect).
+        pass
+    else:
+      # Files, not pipes: no process can block on a full pipe while another
+      # is waited for.
+      logs = [open(os.path.join(job.tmp, f'{consumer}.{s}'), 'w+')
+              for s in ('out', 'err')]
+      proc = subprocess.Popen(
+          _checker_command(consumer) + args, cwd=job.tmp,
+          env=consumer_env(keras3=consumer == 'keras3'),
+          stdin=subprocess.DEVNULL, stdout=logs[0], stderr=logs[1],
+          text=True)
     self.running.append((job, consumer, out, logs, proc))
 
   def _fits(self, job, consumer):
@@ -292,7 +348,8 @@ def verify(saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],
 
 
 def verify_many(exports: Sequence[tuple],
-                release: Optional[Callable[[], None]] = None) -> list:
+                release: Optional[Callable[[], None]] = None,
+                warm: Optional[WarmProcesses] = None) -> list:
   """Verifies several exports of one run; `verify` for each, faster.
 
   `exports` are (saved_model_dir, spec, cases, reference) as `verify`
@@ -301,8 +358,17 @@ def verify_many(exports: Sequence[tuple],
   its memory is free before any consumer process loads an export; then
   the consumer processes of all the exports share the machine (`_Scheduler`:
   the encoder's tf_keras checks beside its Keras 3 ones and the
-  preprocessor's). The first export that fails stops the rest.
+  preprocessor's), the first of each kind in `warm`'s processes if given
+  (closed at the end). The first export that fails stops the rest.
   """
+  try:
+    return _verify_many(exports, release, warm)
+  finally:
+    if warm is not None:
+      warm.close()
+
+
+def _verify_many(exports, release, warm):
   with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
     jobs = []
     for i, (path, spec, cases, reference) in enumerate(exports):
@@ -319,7 +385,7 @@ def verify_many(exports: Sequence[tuple],
         _raise_on_failure(path, refused)
     jobs = [_Job(path, work, spec, cases_path)
             for path, work, spec, cases_path in jobs]
-    with _Scheduler() as scheduler:
+    with _Scheduler(warm=warm) as scheduler:
       results = scheduler.run(jobs, fail_fast=lambda job: _raise_on_failure(
           job.saved_model_dir, job.result()))
   for job, result in zip(jobs, results):

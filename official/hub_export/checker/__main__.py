@@ -29,6 +29,23 @@ def _load_package(module):
   return importlib.import_module(f'{spec.name}.{module}')
 
 
+def _argv_from_stdin():
+  """`--args_from_stdin`: started ahead of its SavedModel (verify.py starts
+  the consumer processes while the export is still being written), the
+  process imports what the checks use, then reads its arguments, a JSON
+  list on one line of stdin. End of input without a line: nothing to do."""
+  import json  # pylint: disable=g-import-not-at-top
+  if KERAS3:
+    import keras  # pylint: disable=g-import-not-at-top,unused-import
+  else:
+    import tensorflow_hub  # pylint: disable=g-import-not-at-top,unused-import
+    import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
+  line = sys.stdin.readline()
+  if not line.strip():
+    sys.exit(0)
+  return [str(a) for a in json.loads(line)]
+
+
 if __name__ == '__main__':
   name = 'keras3' if KERAS3 else 'cli'
   if __package__:
@@ -36,4 +53,7 @@ if __name__ == '__main__':
     cli = importlib.import_module(f'{__package__}.{name}')
   else:
     cli = _load_package(name)
-  sys.exit(cli.main([a for a in sys.argv[1:] if a != '--keras3']))
+  argv = [a for a in sys.argv[1:] if a != '--keras3']
+  if argv == ['--args_from_stdin']:
+    argv = _argv_from_stdin()
+  sys.exit(cli.main(argv))

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from .cases import load_cases
+from .cli import peak_rss
 from .graph import op_types
 from .infer import TASKS
 from .infer import generate_cases
@@ -428,6 +429,7 @@ def main(argv=None):
   if args.cases:
     cases = load_cases(args.cases)
   r, info = run_checks(args.saved_model, spec, cases, args.task or 'custom')
+  info['peak_rss_bytes'] = peak_rss()
   result = r.result(info)
   if args.output:
     with open(args.output, 'w') as f:
