@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -347,14 +347,15 @@ def verify(saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],
   return verify_many([(saved_model_dir, spec, cases, reference)])[0]
 
 
-def verify_many(exports: Sequence[tuple],
+def verify_many(exports: List[tuple],
                 release: Optional[Callable[[], None]] = None,
                 warm: Optional[WarmProcesses] = None) -> list:
   """Verifies several exports of one run; `verify` for each, faster.
 
-  `exports` are (saved_model_dir, spec, cases, reference) as `verify`
-  takes them. The source model's outputs for every export are computed
-  first; then `release()` lets the caller drop the source model, so that
+  `exports` is a list of (saved_model_dir, spec, cases, reference) as
+  `verify` takes them; it is emptied as the source model's outputs for
+  every export are computed. Then `release()` lets the caller drop the
+  source model (its own references to it), so that
   its memory is free before any consumer process loads an export; then
   the consumer processes of all the exports share the machine (`_Scheduler`:
   the encoder's tf_keras checks beside its Keras 3 ones and the
@@ -371,12 +372,14 @@ def verify_many(exports: Sequence[tuple],
 def _verify_many(exports, release, warm):
   with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
     jobs = []
-    for i, (path, spec, cases, reference) in enumerate(exports):
-      work = os.path.join(tmp, str(i))
+    while exports:  # Emptied: nothing here keeps the source model alive.
+      path, spec, cases, reference = exports.pop(0)
+      work = os.path.join(tmp, str(len(jobs)))
       os.makedirs(work)
       cases_path = os.path.join(work, 'cases.npz')
       write_cases(cases_path, cases, reference)
       jobs.append((path, work, spec.to_json(), cases_path))
+      del reference
     if release is not None:
       release()
     for path, *_ in jobs:
