@@ -9,6 +9,13 @@ it one with Keras 3 (`keras.layers.TFSMLayer`). Any FAIL raises
 `ExportError`; an internal error of the checker raises `CheckerError`.
 Before any process loads the export, the op scan (`checker/opscan.py`) reads
 its graphs.
+
+The driver verifies all the exports of a run at once (`verify_many`): the
+consumer processes are started with the export (`WarmProcesses`: their
+imports overlap it), the source model is let go once its outputs are
+written, and `_Scheduler` runs the processes two at a time where the cores
+and the memory they are estimated to need allow. What each step costs:
+docs/measurements/benchmarks.md, "Verification cost".
 """
 
 import json
@@ -144,8 +151,9 @@ class _Job:
     self.results = {}
     # What one consumer process holds at its peak, for the scheduler:
     # the TensorFlow runtime, and the weights several times over (the
-    # loaded object, gradients, activations of the checks). Measured at
-    # BERT-base (420 MB of variables): tf_keras 3.5 GB, Keras 3 2.3 GB.
+    # loaded object, gradients, activations of the checks); the factors
+    # fit the peaks measured at BERT-base and BERT-large
+    # (docs/measurements/benchmarks.md, "Verification cost").
     size = sum(os.path.getsize(os.path.join(d, f))
                for d, _, fs in os.walk(saved_model_dir) for f in fs)
     self.memory = {'tf_keras': 1.0e9 + 6.5 * size,

@@ -40,7 +40,7 @@ def check_self_contained(r, saved_model, obj, spec, case):
   on the original's files (its assets copied, no path into the original in
   its graphs), and must load and run. The object the other checks loaded
   is re-saved, not a second copy: a reload and a copy of the variables
-  fewer (BERT-base: 420 MB each).
+  fewer.
   """
   import shutil  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top

@@ -199,8 +199,9 @@ def _fit_step(r, where, layer, spec, case, n_reg):
   """One Keras 3 `fit` step through the layer changes its weights.
 
   Plain SGD: its step needs no slot variables (Adam's two would hold twice
-  the weights again, and Keras 3 traces Adam's update variable by variable:
-  25 s for BERT-base's 204 weights). What slots need, valid names, is
+  the weights again, and Keras 3 traces Adam's update variable by variable,
+  which dominates the step for a large model: docs/measurements/
+  benchmarks.md, "Verification cost"). What slots need, valid names, is
   checked by `_slot_names`.
   """
   import keras  # pylint: disable=g-import-not-at-top

@@ -59,10 +59,9 @@ def without_graph_rewrites():
 
   For checks whose numbers are not compared with the source model's
   (gradients are finite and non-zero, a fit step moves weights, dropout and
-  batch-norm controls act): rewriting each new graph costs a fifth of
-  their time (BERT-base: a gradient check 8.4 -> 6.9 s, a fit step
-  16.9 -> 14.2 s) and changes neither which variables a loss reaches nor
-  what an update does. The comparisons with the source run the graphs as a
+  batch-norm controls act): rewriting each new graph is a sizeable part of
+  their time (docs/measurements/benchmarks.md, "Verification cost") and
+  changes neither which variables a loss reaches nor what an update does. The comparisons with the source run the graphs as a
   consumer's TensorFlow does, rewritten.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
