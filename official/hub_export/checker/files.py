@@ -7,7 +7,6 @@ import re
 
 import tensorflow as tf
 
-from .report import PASS
 from .report import model_call
 from .reusable import call
 
