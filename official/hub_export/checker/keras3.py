@@ -15,8 +15,10 @@ the layer's `training=False` output equals the loaded object's
 weights are the object's trainable variables; `training=True` really runs
 the training graph where the model has dropout or batch norm; the
 regularization losses reach `model.losses` through the few-line subclass
-the model cards show; one `fit` step moves the weights; and, for float
-inputs, the layer works under Keras 3's mixed-precision policies.
+the model cards show; one `fit` step moves the weights, and optimizers
+with slot variables accept the weights' names; and, for float inputs, the
+layer works under Keras 3's mixed-precision policies. Every layer built
+here shares the one loaded object (`_one_copy`).
 """
 
 import argparse
