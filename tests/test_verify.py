@@ -283,3 +283,38 @@ def test_internal_error_of_the_checker_exits_3(tmp_path):
       'reusable.py:' in proc.stdout
   assert 'FAIL' not in proc.stdout
   assert 'verdict: ERROR: internal error of the checker in' in proc.stdout
+
+
+_SLOT_NAMES = '''
+import json, sys
+import keras
+import numpy as np
+from official.hub_export.checker import keras3, report
+
+class Layer:  # What the check reads of a TFSMLayer: its trainable weights.
+  trainable_weights = [keras.Variable(np.zeros([2], 'float32'), name=n)
+                       for n in sys.argv[1:]]
+
+r = report.Report()
+keras3._guard(r, 'layer Adam slot names',
+              lambda: keras3._slot_names(r, 'layer', Layer()))
+print(json.dumps([(c['status'], c['name']) for c in r.checks]))
+'''
+
+
+@pytest.mark.parametrize('names,status', [
+    (['dense_kernel', 'dense_bias'], 'PASS'),
+    # A plain TFSMLayer keeps TF's ':0' suffix: Adam's slot scope refuses it.
+    (['dense_kernel', 'dense_kernel:0'], 'FAIL')])
+def test_adam_slot_names_check_fails_on_names_a_scope_refuses(names, status):
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(verify.consumer_env(keras3=True), PYTHONPATH=root)
+  proc = subprocess.run([sys.executable, '-c', _SLOT_NAMES] + names, env=env,
+                        capture_output=True, text=True, check=False)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  checks = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert [status, 'layer Adam slot names'] in checks, checks
