@@ -195,9 +195,27 @@ def _available_memory():
   return None
 
 
-def _checker_command(consumer):
-  return [sys.executable, '-I', CHECKER] + (
-      ['--keras3'] if consumer == 'keras3' else [])
+def _spawn(consumer, args, folder, stdin):
+  """Starts a `consumer` checker process with `args`, its output in files
+  under `folder` (files, not pipes: no process can block on a full pipe
+  while another is waited for); returns (logs, process)."""
+  logs = [open(os.path.join(folder, f'{consumer}.{s}'), 'w+')
+          for s in ('out', 'err')]
+  proc = subprocess.Popen(
+      [sys.executable, '-I', CHECKER] +
+      (['--keras3'] if consumer == 'keras3' else []) + args, cwd=folder,
+      env=consumer_env(keras3=consumer == 'keras3'), stdin=stdin,
+      stdout=logs[0], stderr=logs[1], text=True)
+  return logs, proc
+
+
+def _stop(logs, proc):
+  """Ends a checker process if it still runs, and closes its files."""
+  if proc.poll() is None:
+    proc.kill()
+    proc.wait()
+  for f in logs:
+    f.close()
 
 
 class WarmProcesses:
@@ -216,13 +234,8 @@ class WarmProcesses:
     self.tmp = tempfile.mkdtemp(prefix='hub_export_warm_')
     self.procs = {}
     for consumer in ('tf_keras', 'keras3'):
-      logs = [open(os.path.join(self.tmp, f'{consumer}.{s}'), 'w+')
-              for s in ('out', 'err')]
-      proc = subprocess.Popen(
-          _checker_command(consumer) + ['--args_from_stdin'], cwd=self.tmp,
-          env=consumer_env(keras3=consumer == 'keras3'),
-          stdin=subprocess.PIPE, stdout=logs[0], stderr=logs[1], text=True)
-      self.procs[consumer] = (logs, proc)
+      self.procs[consumer] = _spawn(consumer, ['--args_from_stdin'],
+                                    self.tmp, subprocess.PIPE)
 
   def take(self, consumer):
     """(logs, process) waiting for `consumer` arguments, or None."""
@@ -230,11 +243,7 @@ class WarmProcesses:
 
   def close(self):
     for logs, proc in self.procs.values():
-      if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-      for f in logs:
-        f.close()
+      _stop(logs, proc)
     self.procs = {}
     shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -260,11 +269,7 @@ class _Scheduler:
 
   def __exit__(self, *exc):
     for *_, logs, proc in self.running:  # On a crash or an interrupt.
-      if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-      for f in logs:
-        f.close()
+      _stop(logs, proc)
     self.running = []
 
   def _start(self, job, consumer):
@@ -278,15 +283,7 @@ class _Scheduler:
       except OSError:  # It died waiting: its logs say why (collect).
         pass
     else:
-      # Files, not pipes: no process can block on a full pipe while another
-      # is waited for.
-      logs = [open(os.path.join(job.tmp, f'{consumer}.{s}'), 'w+')
-              for s in ('out', 'err')]
-      proc = subprocess.Popen(
-          _checker_command(consumer) + args, cwd=job.tmp,
-          env=consumer_env(keras3=consumer == 'keras3'),
-          stdin=subprocess.DEVNULL, stdout=logs[0], stderr=logs[1],
-          text=True)
+      logs, proc = _spawn(consumer, args, job.tmp, subprocess.DEVNULL)
     self.running.append((job, consumer, out, logs, proc))
 
   def _fits(self, job, consumer):
