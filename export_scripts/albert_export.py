@@ -40,12 +40,13 @@ Model Garden's exporter builds it (`EncoderConfig(type='albert')` through
 (official/hub_export/bert_family.py). Checkpoint layouts restored strictly:
 Model Garden's trainer (`model=pretrainer`, `encoder=`, `masked_lm=`,
 optimizer slots ignored) and encoder-only checkpoints (`encoder=` or the
-legacy `model=`; set with_mlm = False); google-research/albert TF1
+legacy `model=`; set WITH_MLM = False); google-research/albert TF1
 checkpoints are converted on the fly with Model Garden's
 tf2_albert_encoder_checkpoint_converter.
 """
 import os
 import sys
+from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
@@ -63,6 +64,7 @@ from official.nlp.tools import tf2_albert_encoder_checkpoint_converter as conv  
 from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
 from official.hub_export import driver  # pylint: disable=g-import-not-at-top
 from official.hub_export import restore  # pylint: disable=g-import-not-at-top
+from official.hub_export import spec  # pylint: disable=g-import-not-at-top
 from official.hub_export import writer  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('sp_model_file', None,
@@ -98,11 +100,26 @@ def albert_architecture(vocab_size, embedding_width, hidden_size, num_layers,
   return encoders.EncoderConfig(type='albert', albert=albert)
 
 
-@gin.configurable
-def export_options(model_name, with_mlm=True, do_lower_case=None,
-                   seq_length=128):
-  return dict(model_name=model_name, with_mlm=with_mlm,
-              do_lower_case=do_lower_case, seq_length=seq_length)
+@spec.export_options('albert')
+class Options(spec.Options):
+  """The export choices (configs/albert/base.gin binds each to a macro).
+
+  Attributes:
+    model_name: the published name, e.g. 'albert_en_base' (the model card's
+      title).
+    with_mlm: also export `encoder.mlm` (masked-LM logits), as the public
+      ALBERTs have; False for an encoder-only checkpoint.
+    do_lower_case: the preprocessor lower-cases (and strips accents); None:
+      True with --sp_model_file (all public ALBERTs), else from model_name.
+    seq_length: the preprocessor's default sequence length.
+  """
+  model_name: str = gin.REQUIRED
+  with_mlm: bool = True
+  do_lower_case: Optional[bool] = None
+  seq_length: int = 128
+
+  def __post_init__(self):
+    bert_family.check_options(self)
 
 
 def build(encoder_config):
@@ -140,11 +157,11 @@ def convert_tf1(encoder_config):
 
 def export(ctx: driver.Context):
   encoder_config = albert_architecture()
-  opts = export_options()
+  opts = Options()
   vocab, sp_model, do_lower_case = bert_family.check_vocab(
       ctx, FLAGS.vocab_file, FLAGS.sp_model_file,
-      encoder_config.albert.vocab_size, opts['do_lower_case'],
-      opts['model_name'])
+      encoder_config.albert.vocab_size, opts.do_lower_case,
+      opts.model_name)
   # No random initializers (the strict restore fills every weight), no
   # AutoGraph conversion (the writer traces without it).
   with restore.skip_initializers(), writer.no_autograph():
@@ -153,17 +170,17 @@ def export(ctx: driver.Context):
           '--gin_params: embedding_width, hidden_size, intermediate_size, '
           'vocab_size)' + (
               '; for an encoder-only checkpoint (no masked-LM head) set '
-              "--gin_params='with_mlm = False'" if opts['with_mlm'] else '')
+              "--gin_params='WITH_MLM = False'" if opts.with_mlm else '')
           + '.')
   bert_family.restore_pretrainer(
-      ctx, encoder, pretrainer, with_mlm=opts['with_mlm'],
+      ctx, encoder, pretrainer, with_mlm=opts.with_mlm,
       copy_pooler_dense_to_encoder=False, hint=hint,
       convert_tf1=convert_tf1(encoder_config),
       tf1_name='google-research/albert')
   bert_family.export_encoder_and_preprocessor(
       ctx, encoder, pretrainer, vocab_size=encoder_config.albert.vocab_size,
-      with_mlm=opts['with_mlm'], vocab=vocab, sp_model=sp_model,
-      do_lower_case=do_lower_case, seq_length=opts['seq_length'])
+      with_mlm=opts.with_mlm, vocab=vocab, sp_model=sp_model,
+      do_lower_case=do_lower_case, seq_length=opts.seq_length)
 
 
 if __name__ == '__main__':

@@ -42,20 +42,21 @@ the checkpoint, with the configured shapes):
   * Model Garden's trainer: tf.train.Checkpoint(global_step, model=pretrainer,
     optimizer, **pretrainer.checkpoint_items) (optimizer slots are ignored);
   * an encoder-only checkpoint (`encoder=` or the legacy `model=` key; set
-    with_mlm = False, since it holds no masked-LM head);
+    WITH_MLM = False, since it holds no masked-LM head);
   * an original TF1 BERT checkpoint (`bert/encoder/layer_0/...` names),
     converted on the fly with Model Garden's converter library
     (official.nlp.tools.tf1_bert_checkpoint_converter_lib) into a temporary
     directory, then restored strictly.
-With copy_pooler_dense_to_encoder = True, the pooler comes from the
+With COPY_POOLER_DENSE_TO_ENCODER = True, the pooler comes from the
 next-sentence head (`next_sentence.pooler_dense`), as in Model Garden's
 official.nlp.tools.export_tfhub. The encoder is Model Garden's `BertEncoder`
 (encoder type 'bert', the default of its trainer and exporter); set
-encoder_type = 'bert_v2' for checkpoints of a `BertEncoderV2` (the error for
+ENCODER_TYPE = 'bert_v2' for checkpoints of a `BertEncoderV2` (the error for
 such a checkpoint says so).
 """
 import os
 import sys
+from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
@@ -112,18 +113,38 @@ def bert_architecture(vocab_size, hidden_size, num_layers, num_attention_heads,
       embedding_size=embedding_size)
 
 
-@gin.configurable
-def export_options(model_name, with_mlm=True,
-                   copy_pooler_dense_to_encoder=False, do_lower_case=None,
-                   seq_length=128, encoder_type='bert'):
-  if encoder_type not in ENCODER_TYPES:
-    raise spec.ExportError(
-        f'encoder_type {encoder_type!r} is unknown: set it to one of '
-        f'{", ".join(map(repr, ENCODER_TYPES))}')
-  return dict(model_name=model_name, with_mlm=with_mlm,
-              copy_pooler_dense_to_encoder=copy_pooler_dense_to_encoder,
-              do_lower_case=do_lower_case, seq_length=seq_length,
-              encoder_type=encoder_type)
+@spec.export_options('bert')
+class Options(spec.Options):
+  """The export choices (configs/bert/base.gin binds each to a macro).
+
+  Attributes:
+    model_name: the published name, e.g. 'bert_en_uncased_L-12_H-768_A-12'
+      (the model card's title; 'uncased'/'cased' in it sets do_lower_case
+      when that is None).
+    with_mlm: also export `encoder.mlm` (masked-LM logits), as the public
+      BERTs have; False for an encoder-only checkpoint.
+    copy_pooler_dense_to_encoder: take the pooler from the next-sentence
+      head (`next_sentence.pooler_dense`), as Model Garden's exporter can.
+    do_lower_case: the preprocessor lower-cases (and strips accents); None:
+      from model_name, or True with --sp_model_file.
+    seq_length: the preprocessor's default sequence length.
+    encoder_type: the Model Garden encoder the checkpoint was written by,
+      one of ENCODER_TYPES.
+  """
+  model_name: str = gin.REQUIRED
+  with_mlm: bool = True
+  copy_pooler_dense_to_encoder: bool = False
+  do_lower_case: Optional[bool] = None
+  seq_length: int = 128
+  encoder_type: str = 'bert'
+
+  def __post_init__(self):
+    bert_family.check_options(self)
+    self.require('copy_pooler_dense_to_encoder',
+                  isinstance(self.copy_pooler_dense_to_encoder, bool),
+                  'True or False')
+    self.require('encoder_type', self.encoder_type in ENCODER_TYPES,
+                 ' or '.join(map(repr, ENCODER_TYPES)))
 
 
 # Model Garden's encoder types (official.nlp.configs.encoders): 'bert' builds
@@ -180,45 +201,45 @@ def restore_encoder(ctx, cfg, encoder, pretrainer, opts):
   hint = ('Check that the gin config matches the checkpoint '
           '(--gin_file/--gin_params)' + (
               '; for an encoder-only checkpoint (no masked-LM head) set '
-              "--gin_params='with_mlm = False'" if opts['with_mlm'] else '')
+              "--gin_params='WITH_MLM = False'" if opts.with_mlm else '')
           + '.')
   _, path = restore.resolve(ctx.checkpoint_path)
   tf1 = bert_family.is_tf1_checkpoint(path)
   if not tf1 and not path.endswith(('.h5', '.hdf5')):
     written_by = _encoder_type_of(path)
-    if written_by and written_by != opts['encoder_type']:
+    if written_by and written_by != opts.encoder_type:
       hint = (f'The checkpoint was written by a Model Garden {written_by!r} '
-              f"encoder: set --gin_params=\"encoder_type = '{written_by}'\".")
-  if tf1 and opts['encoder_type'] != 'bert':
+              f"encoder: set --gin_params=\"ENCODER_TYPE = '{written_by}'\".")
+  if tf1 and opts.encoder_type != 'bert':
     raise spec.ExportError(
         "a TF1 BERT checkpoint converts to Model Garden's 'bert' encoder: "
-        "set --gin_params=\"encoder_type = 'bert'\"")
+        "set --gin_params=\"ENCODER_TYPE = 'bert'\"")
 
   def convert_tf1(v1_path, output_path):  # Model Garden's converter library.
     conv.convert_checkpoint(bert_config=cfg, output_path=output_path,
                             v1_checkpoint=v1_path, converted_model='pretrainer')
 
   bert_family.restore_pretrainer(
-      ctx, encoder, pretrainer, with_mlm=opts['with_mlm'],
-      copy_pooler_dense_to_encoder=opts['copy_pooler_dense_to_encoder'],
+      ctx, encoder, pretrainer, with_mlm=opts.with_mlm,
+      copy_pooler_dense_to_encoder=opts.copy_pooler_dense_to_encoder,
       hint=hint, convert_tf1=convert_tf1, tf1_name='google-research/bert')
 
 
 def export(ctx: driver.Context):
   cfg = bert_architecture()
-  opts = export_options()
+  opts = Options()
   vocab, sp_model, do_lower_case = bert_family.check_vocab(
       ctx, FLAGS.vocab_file, FLAGS.sp_model_file, cfg.vocab_size,
-      opts['do_lower_case'], opts['model_name'])
+      opts.do_lower_case, opts.model_name)
   # No random initializers (the strict restore fills every weight), no
   # AutoGraph conversion (the writer traces without it).
   with restore.skip_initializers(), writer.no_autograph():
-    encoder, pretrainer = build(cfg, opts['encoder_type'])
+    encoder, pretrainer = build(cfg, opts.encoder_type)
   restore_encoder(ctx, cfg, encoder, pretrainer, opts)
   bert_family.export_encoder_and_preprocessor(
       ctx, encoder, pretrainer, vocab_size=cfg.vocab_size,
-      with_mlm=opts['with_mlm'], vocab=vocab, sp_model=sp_model,
-      do_lower_case=do_lower_case, seq_length=opts['seq_length'])
+      with_mlm=opts.with_mlm, vocab=vocab, sp_model=sp_model,
+      do_lower_case=do_lower_case, seq_length=opts.seq_length)
 
 
 if __name__ == '__main__':

@@ -104,24 +104,27 @@ def vision_efficientnet(model_id: str, num_classes: int,
                              configurable='vision_efficientnet')
 
 
-@gin.configurable('efficientnet')
-def options(model_id: str = gin.REQUIRED, num_classes: int = gin.REQUIRED,
-            exports: Sequence[str] = ('feature_vector', 'classification'),
-            image_size: int = gin.REQUIRED,
-            feature_layer: Optional[str] = None):
-  """The export choices (bound in configs/efficientnet/base.gin)."""
-  return dict(model_id=model_id, num_classes=num_classes,
-              exports=list(exports), image_size=image_size,
-              feature_layer=feature_layer)
+@spec.export_options('efficientnet')
+class Options(image_models.ClassifierOptions):
+  """The export choices (configs/efficientnet/base.gin binds each to a
+  macro).
+
+  Attributes (besides `image_models.ClassifierOptions`'):
+    model_id: Model Garden's EfficientNet id, 'b0' to 'b7'.
+  """
+  model_id: str = gin.REQUIRED
+
+  def __post_init__(self):
+    super().__post_init__()
+    self.require('model_id', isinstance(self.model_id, str),
+                 "an EfficientNet id, 'b0' to 'b7'")
 
 
 def export(ctx: driver.Context):
-  opts = options()
-  build = lambda: vision_efficientnet(model_id=opts['model_id'],  # pylint: disable=g-long-lambda
-                                      num_classes=opts['num_classes'])
-  image_models.export_classifier(ctx, build, opts['exports'],
-                                 opts['image_size'], opts['feature_layer'],
-                                 hint=_HINT)
+  opts = Options()
+  build = lambda: vision_efficientnet(model_id=opts.model_id,  # pylint: disable=g-long-lambda
+                                      num_classes=opts.num_classes)
+  image_models.export_classifier(ctx, build, opts, hint=_HINT)
 
 
 if __name__ == '__main__':

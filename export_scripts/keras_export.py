@@ -77,25 +77,56 @@ FLAGS = flags.FLAGS
 APIS = ('auto', 'model', 'bert_encoder', 'image_classifier')
 
 
-@gin.configurable('keras_export')
-def options(api: str = 'auto', task: str = 'custom',
-            output_kind: str = 'any', tolerance: float = 1e-5,
-            sample_size: int = 8, int_high: int = 2,
-            seq_length: int = 128,
-            exports: Optional[Sequence[str]] = None,
-            image_size: Optional[int] = None):
-  """The export choices (configs/keras/base.gin documents each)."""
-  if api not in APIS:
-    raise spec.ExportError(f'unknown API {api!r}: set it to one of '
-                           f'{", ".join(map(repr, APIS))}')
-  if output_kind not in spec.KINDS:
-    raise spec.ExportError(f'unknown OUTPUT_KIND {output_kind!r}: set it to '
-                           f'one of {", ".join(map(repr, spec.KINDS))}')
-  return dict(api=api, task=task, output_kind=output_kind,
-              tolerance=tolerance, sample_size=sample_size, int_high=int_high,
-              seq_length=seq_length,
-              exports=None if exports is None else list(exports),
-              image_size=image_size)
+@spec.export_options('keras')
+class Options(spec.Options):
+  """The export choices (configs/keras/base.gin documents and binds each).
+
+  Attributes:
+    api: which API to export, one of APIS ('auto': from the model's class).
+    task: API 'model': the TF Hub task tag of the export.
+    output_kind: API 'model': the kind of the outputs, one of spec.KINDS.
+    tolerance: API 'model': the largest allowed difference from the Keras
+      model in verification.
+    sample_size: API 'model': the size of dynamic non-batch dimensions in
+      the verification inputs.
+    int_high: API 'model': integer verification inputs lie in [0, int_high).
+    seq_length: API 'bert_encoder': the preprocessor's default sequence
+      length.
+    exports: what to write (None: everything of the API).
+    image_size: API 'image_classifier': the verification's image size (None:
+      the ImageConverter's, else 224).
+  """
+  api: str = 'auto'
+  task: str = 'custom'
+  output_kind: str = 'any'
+  tolerance: float = 1e-5
+  sample_size: int = 8
+  int_high: int = 2
+  seq_length: int = 128
+  exports: Optional[Sequence[str]] = None
+  image_size: Optional[int] = None
+
+  def __post_init__(self):
+    self.require('api', self.api in APIS, ' or '.join(map(repr, APIS)))
+    self.require('task', isinstance(self.task, str) and bool(self.task),
+                 "a TF Hub task, e.g. 'custom'")
+    self.require('output_kind', self.output_kind in spec.KINDS,
+                 ' or '.join(map(repr, spec.KINDS)))
+    self.require('tolerance', isinstance(self.tolerance, (int, float)) and
+                 not isinstance(self.tolerance, bool) and self.tolerance >= 0,
+                 'a number >= 0, e.g. 1e-5')
+    self.require('sample_size', spec.is_int(self.sample_size),
+                 'a positive integer')
+    self.require('int_high', spec.is_int(self.int_high), 'a positive integer')
+    self.require('seq_length', spec.is_int(self.seq_length, 3),
+                 'an integer >= 3')
+    self.require('exports', self.exports is None or (
+        not isinstance(self.exports, str) and bool(self.exports)),
+                 'None (everything) or a list of export names')
+    if self.exports is not None:
+      self.normalize('exports', tuple(self.exports))
+    self.require('image_size', self.image_size is None or
+                 spec.is_int(self.image_size, 16), 'None or an integer >= 16')
 
 
 def detect_api(model) -> str:
@@ -139,7 +170,7 @@ def _model_spec(model, opts):
     inputs = specs[names[0]]
   else:
     inputs = specs
-  output = spec.Output(opts['output_kind'], opts['tolerance'],
+  output = spec.Output(opts.output_kind, opts.tolerance,
                        'the Keras model\'s output')
   structure = model.output
   if isinstance(structure, dict):
@@ -151,9 +182,9 @@ def _model_spec(model, opts):
     out_names = None
   if out_names is None:
     name = (getattr(model, 'output_names', None) or ['outputs'])[0]
-    return spec.single(inputs, name, output, task=opts['task']), None
+    return spec.single(inputs, name, output, task=opts.task), None
   return spec.ExportSpec(inputs=inputs, outputs={n: output for n in out_names},
-                         task=opts['task']), out_names
+                         task=opts.task), out_names
 
 
 def export_model(ctx, loaded, opts):
@@ -173,10 +204,10 @@ def export_model(ctx, loaded, opts):
 
   rng = np.random.RandomState(0)
   cases = []
-  for batch, size in ((1, opts['sample_size']), (3, opts['sample_size']),
-                      (2, opts['sample_size'] + 3)):
+  for batch, size in ((1, opts.sample_size), (3, opts.sample_size),
+                      (2, opts.sample_size + 3)):
     make = lambda s, b=batch, n=size: keras3.sample_value(  # pylint: disable=g-long-lambda
-        s, b, n, rng, opts['int_high'])
+        s, b, n, rng, opts.int_high)
     cases.append(spec.Case(tf.nest.map_structure(make, model_spec.inputs)))
   reference = keras3.graph_reference(lambda x: run(x, training=False))
   ctx.save('', keras3.reusable(model, run), model_spec, cases,
@@ -355,7 +386,7 @@ def export_bert(ctx, loaded, opts):
             'default': out['pooled_output']}
 
   reference = keras3.graph_reference(lambda x: call(x, training=False))
-  exports = opts['exports'] or ['encoder', 'preprocessor']
+  exports = opts.exports or ['encoder', 'preprocessor']
   if not set(exports) <= {'encoder', 'preprocessor'}:
     raise spec.ExportError(
         f'EXPORTS must name one or both of encoder, preprocessor for a BERT '
@@ -379,7 +410,7 @@ def export_bert(ctx, loaded, opts):
           f'backbone {backbone.vocabulary_size} word embeddings: save the '
           'tokenizer the model was trained with')
     pre, tokenize, pre_reference = build_bert_preprocessor(
-        tokenizer, opts['seq_length'])
+        tokenizer, opts.seq_length)
     ctx.save('preprocessor', pre, bert_family.preprocessor_spec(),
              bert_family.preprocessor_cases(tokenize), pre_reference)
 
@@ -407,7 +438,7 @@ def export_image_classifier(ctx, loaded, opts):
   import keras  # pylint: disable=g-import-not-at-top
   from official.hub_export import image_models  # pylint: disable=g-import-not-at-top
   task = loaded.model
-  exports = opts['exports'] or list(image_models.EXPORTS)
+  exports = opts.exports or list(image_models.EXPORTS)
   unknown = [e for e in exports if e not in image_models.EXPORTS]
   if unknown or not exports:
     raise spec.ExportError(
@@ -451,7 +482,7 @@ def export_image_classifier(ctx, loaded, opts):
       'classification': lambda images, training=False: classify(
           normalize(images), training=training)}
   owners = {'feature_vector': features, 'classification': logits}
-  size = opts['image_size'] or (converter.image_size[0]
+  size = opts.image_size or (converter.image_size[0]
                                 if converter.image_size and
                                 converter.image_size[0] else 224)
   cases = image_models.sample_cases(int(size))
@@ -481,12 +512,12 @@ def export_image_classifier(ctx, loaded, opts):
 # ---------------------------------------------------------------------------
 
 def export(ctx: driver.Context):
-  opts = options()
+  opts = Options()
   if not FLAGS.model_path:
     raise spec.UsageError('--model_path is required: a .keras file or a '
                           'KerasHub preset directory')
   loaded = keras3.load(FLAGS.model_path)
-  api = opts['api'] if opts['api'] != 'auto' else detect_api(loaded.model)
+  api = opts.api if opts.api != 'auto' else detect_api(loaded.model)
   _record_sources(ctx, loaded, api=api, **keras3.describe(loaded.model))
   if api == 'model':
     keras3.check_weights_from_files(loaded.model.weights, loaded)

@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-from typing import Optional, Sequence  # pylint: disable=g-import-not-at-top
+from typing import Sequence  # pylint: disable=g-import-not-at-top
 
 import gin  # pylint: disable=g-import-not-at-top
 
@@ -112,26 +112,33 @@ def vision_mobilenet(model_id: str, num_classes: int,
                              configurable='vision_mobilenet')
 
 
-@gin.configurable('mobilenet')
-def options(model_id: str = gin.REQUIRED,
-            filter_size_scale: float = gin.REQUIRED,
-            num_classes: int = gin.REQUIRED,
-            exports: Sequence[str] = ('feature_vector', 'classification'),
-            image_size: int = 224, feature_layer: Optional[str] = None):
-  """The export choices (bound in configs/mobilenet/base.gin)."""
-  return dict(model_id=model_id, filter_size_scale=filter_size_scale,
-              num_classes=num_classes, exports=list(exports),
-              image_size=image_size, feature_layer=feature_layer)
+@spec.export_options('mobilenet')
+class Options(image_models.ClassifierOptions):
+  """The export choices (configs/mobilenet/base.gin binds each to a macro).
+
+  Attributes (besides `image_models.ClassifierOptions`'):
+    model_id: Model Garden's MobileNet id, e.g. 'MobileNetV2'.
+    filter_size_scale: the width multiplier (alpha), e.g. 1.0.
+  """
+  model_id: str = gin.REQUIRED
+  filter_size_scale: float = gin.REQUIRED
+
+  def __post_init__(self):
+    super().__post_init__()
+    self.require('model_id', isinstance(self.model_id, str),
+                 "a Model Garden MobileNet id, e.g. 'MobileNetV2'")
+    self.require('filter_size_scale',
+                 isinstance(self.filter_size_scale, (int, float)) and
+                 not isinstance(self.filter_size_scale, bool) and
+                 self.filter_size_scale > 0, 'a positive number, e.g. 1.0')
 
 
 def export(ctx: driver.Context):
-  opts = options()
+  opts = Options()
   build = lambda: vision_mobilenet(  # pylint: disable=g-long-lambda
-      model_id=opts['model_id'], num_classes=opts['num_classes'],
-      filter_size_scale=opts['filter_size_scale'])
-  image_models.export_classifier(ctx, build, opts['exports'],
-                                 opts['image_size'], opts['feature_layer'],
-                                 hint=_HINT)
+      model_id=opts.model_id, num_classes=opts.num_classes,
+      filter_size_scale=opts.filter_size_scale)
+  image_models.export_classifier(ctx, build, opts, hint=_HINT)
 
 
 if __name__ == '__main__':

@@ -137,6 +137,9 @@ def renamer(old: str, new: str, extra: dict):
       # A family contract member and its tiny model card names.
       rf"(load_recipe\(|checkpoint=)'{old}'": rf"\1'{new}'",
       rf"'{old}_tiny_": f"'{new}_tiny_",
+      # The export choices: gin configures them under the recipe's name.
+      rf"export_options\('{old}'\)": f"export_options('{new}')",
+      rf"(?m:^{old}\.(\w+ *=))": rf"{new}.\1",
   }
   for word, replacement in extra.items():
     subs[rf'(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])'] = replacement

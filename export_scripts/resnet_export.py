@@ -268,34 +268,38 @@ def detect_source(checkpoint_path: str) -> str:
       f'{", ".join(sorted(keys)[:4])})')
 
 
-@gin.configurable('resnet')
-def options(source: str = 'auto', depth: int = gin.REQUIRED,
-            num_classes: int = gin.REQUIRED,
-            exports: Sequence[str] = ('feature_vector', 'classification'),
-            image_size: int = 224, feature_layer: Optional[str] = None):
-  """The export choices (bound in configs/resnet/base.gin)."""
-  return dict(source=source, depth=depth, num_classes=num_classes,
-              exports=list(exports), image_size=image_size,
-              feature_layer=feature_layer)
+@spec.export_options('resnet')
+class Options(image_models.ClassifierOptions):
+  """The export choices (configs/resnet/base.gin binds each to a macro).
+
+  Attributes (besides `image_models.ClassifierOptions`'):
+    source: which model wrote the checkpoint, one of SOURCES: 'legacy'
+      (official.legacy Keras ResNet), 'vision' (official.vision classifier)
+      or 'auto' (told apart by the checkpoint's keys).
+    depth: 50, 101, 152, ... (the ResNet's number of layers).
+  """
+  source: str = 'auto'
+  depth: int = gin.REQUIRED
+
+  def __post_init__(self):
+    super().__post_init__()
+    self.require('source', self.source in SOURCES,
+                 ' or '.join(map(repr, SOURCES)))
+    self.require('depth', spec.is_int(self.depth), 'a ResNet depth, e.g. 50')
 
 
-def build_source(checkpoint_path: str) -> Source:
-  opts = options()
-  kind = opts['source']
-  if kind not in SOURCES:
-    raise spec.ExportError(f'unknown SOURCE {kind!r}: set it to one of '
-                           f'{", ".join(SOURCES)}')
+def build_source(checkpoint_path: str, opts: Options) -> Source:
+  kind = opts.source
   if kind == 'auto':
     kind = detect_source(checkpoint_path)
   build = legacy_resnet if kind == 'legacy' else vision_resnet
-  return build(depth=opts['depth'], num_classes=opts['num_classes'])
+  return build(depth=opts.depth, num_classes=opts.num_classes)
 
 
 def export(ctx: driver.Context):
-  opts = options()
+  opts = Options()
   image_models.export_classifier(
-      ctx, lambda: build_source(ctx.checkpoint_path), opts['exports'],
-      opts['image_size'], opts['feature_layer'], hint=_HINT)
+      ctx, lambda: build_source(ctx.checkpoint_path, opts), opts, hint=_HINT)
 
 
 if __name__ == '__main__':

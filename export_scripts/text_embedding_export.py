@@ -58,7 +58,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
-import dataclasses  # pylint: disable=g-import-not-at-top
 import tempfile  # pylint: disable=g-import-not-at-top
 import time  # pylint: disable=g-import-not-at-top
 from typing import List, Optional, Sequence, Tuple  # pylint: disable=g-import-not-at-top
@@ -123,49 +122,54 @@ def define_flags():
 # ---------------------------------------------------------------------------
 # Export choices (gin).
 
-@dataclasses.dataclass(frozen=True)
-class Options:
-  """The checked export choices (see `text_embedding`)."""
-  embedding_dim: int
-  num_oov_buckets: int
-  combiner: str
-  lower_case: bool
-  punctuation: str
-  l2_regularization: float
-  max_words: Optional[int]
-  checkpoint_keys: Tuple[str, ...]
+@spec.export_options('text_embedding')
+class Options(spec.Options):
+  """The export choices (configs/text_embedding/base.gin binds each to a
+  macro).
 
+  Attributes:
+    embedding_dim: the width of the table (checked against the input).
+    num_oov_buckets: out-of-vocabulary rows appended to the table (unknown
+      tokens hash into them); 0: unknown tokens are dropped.
+    combiner: how token vectors make a sentence vector, one of COMBINERS.
+    lower_case: lower-case the input before the lookup.
+    punctuation: one of PUNCTUATION (see the module doc).
+    l2_regularization: c of the exported regularization loss c * sum(w**2).
+    max_words: read only the first N words of a file (None: all).
+    checkpoint_keys: where a checkpoint may keep the table, tried in order.
+  """
+  embedding_dim: int = gin.REQUIRED
+  num_oov_buckets: int = 1
+  combiner: str = 'sqrtn'
+  lower_case: bool = True
+  punctuation: str = 'remove'
+  l2_regularization: float = 0.0
+  max_words: Optional[int] = None
+  checkpoint_keys: Tuple[str, ...] = ('embeddings',)
 
-@gin.configurable
-def text_embedding(embedding_dim=gin.REQUIRED, num_oov_buckets=1,
-                   combiner='sqrtn', lower_case=True, punctuation='remove',
-                   l2_regularization=0.0, max_words=None,
-                   checkpoint_keys=('embeddings',)) -> Options:
-  """The export choices of configs/text_embedding/*.gin, checked."""
-  def bad(name, value, want):
-    return ExportError(f'gin: text_embedding.{name} = {value!r} is invalid: '
-                       f'use {want}')
-  if not isinstance(embedding_dim, int) or embedding_dim <= 0:
-    raise bad('embedding_dim', embedding_dim, 'a positive integer')
-  if not isinstance(num_oov_buckets, int) or num_oov_buckets < 0:
-    raise bad('num_oov_buckets', num_oov_buckets, 'an integer >= 0')
-  if combiner not in COMBINERS:
-    raise bad('combiner', combiner, ' or '.join(map(repr, COMBINERS)))
-  if not isinstance(lower_case, bool):
-    raise bad('lower_case', lower_case, 'True or False')
-  if punctuation not in PUNCTUATION:
-    raise bad('punctuation', punctuation, ' or '.join(map(repr, PUNCTUATION)))
-  if not isinstance(l2_regularization, (int, float)) or l2_regularization < 0:
-    raise bad('l2_regularization', l2_regularization, 'a number >= 0')
-  if max_words is not None and (not isinstance(max_words, int) or
-                                max_words <= 0):
-    raise bad('max_words', max_words, 'None or a positive integer')
-  if isinstance(checkpoint_keys, str) or not checkpoint_keys:
-    raise bad('checkpoint_keys', checkpoint_keys,
-              "a list of checkpoint keys, e.g. ['model/embeddings']")
-  return Options(embedding_dim, num_oov_buckets, combiner, lower_case,
-                 punctuation, float(l2_regularization), max_words,
-                 tuple(checkpoint_keys))
+  def __post_init__(self):
+    self.require('embedding_dim', spec.is_int(self.embedding_dim),
+                 'a positive integer')
+    self.require('num_oov_buckets', spec.is_int(self.num_oov_buckets, 0),
+                 'an integer >= 0')
+    self.require('combiner', self.combiner in COMBINERS,
+                 ' or '.join(map(repr, COMBINERS)))
+    self.require('lower_case', isinstance(self.lower_case, bool),
+                 'True or False')
+    self.require('punctuation', self.punctuation in PUNCTUATION,
+                 ' or '.join(map(repr, PUNCTUATION)))
+    self.require('l2_regularization',
+                 isinstance(self.l2_regularization, (int, float)) and
+                 not isinstance(self.l2_regularization, bool) and
+                 self.l2_regularization >= 0, 'a number >= 0')
+    self.normalize('l2_regularization', float(self.l2_regularization))
+    self.require('max_words', self.max_words is None or
+                 spec.is_int(self.max_words), 'None or a positive integer')
+    self.require('checkpoint_keys',
+                 not isinstance(self.checkpoint_keys, str) and
+                 bool(self.checkpoint_keys),
+                 "a list of checkpoint keys, e.g. ['model/embeddings']")
+    self.normalize('checkpoint_keys', tuple(self.checkpoint_keys))
 
 
 # ---------------------------------------------------------------------------
@@ -275,7 +279,7 @@ def reference_fn(model: TextEmbedding, combiner: str):
 # ---------------------------------------------------------------------------
 
 def export(ctx: driver.Context):
-  options = text_embedding()
+  options = Options()
   dim, oov = options.embedding_dim, options.num_oov_buckets
   with tempfile.TemporaryDirectory(prefix='text_embedding_vocab_') as tmp:
     vocab_path = os.path.join(tmp, VOCAB_ASSET)

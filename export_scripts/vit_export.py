@@ -102,25 +102,28 @@ def vision_vit(model_name: str, num_classes: int, image_size: int,
                              input_mean, input_std, configurable='vision_vit')
 
 
-@gin.configurable('vit')
-def options(model_name: str = gin.REQUIRED, num_classes: int = gin.REQUIRED,
-            exports: Sequence[str] = ('feature_vector', 'classification'),
-            image_size: int = gin.REQUIRED,
-            feature_layer: Optional[str] = None):
-  """The export choices (bound in configs/vit/base.gin)."""
-  return dict(model_name=model_name, num_classes=num_classes,
-              exports=list(exports), image_size=image_size,
-              feature_layer=feature_layer)
+@spec.export_options('vit')
+class Options(image_models.ClassifierOptions):
+  """The export choices (configs/vit/base.gin binds each to a macro).
+
+  Attributes (besides `image_models.ClassifierOptions`'):
+    model_name: Model Garden's ViT name, e.g. 'vit-b16'. The model takes
+      exactly `image_size` (its position embeddings are for that size).
+  """
+  model_name: str = gin.REQUIRED
+
+  def __post_init__(self):
+    super().__post_init__()
+    self.require('model_name', isinstance(self.model_name, str),
+                 "a Model Garden ViT name, e.g. 'vit-b16'")
 
 
 def export(ctx: driver.Context):
-  opts = options()
-  build = lambda: vision_vit(model_name=opts['model_name'],  # pylint: disable=g-long-lambda
-                             num_classes=opts['num_classes'],
-                             image_size=opts['image_size'])
-  image_models.export_classifier(ctx, build, opts['exports'],
-                                 opts['image_size'], opts['feature_layer'],
-                                 hint=_HINT, fixed_size=True)
+  opts = Options()
+  build = lambda: vision_vit(model_name=opts.model_name,  # pylint: disable=g-long-lambda
+                             num_classes=opts.num_classes,
+                             image_size=opts.image_size)
+  image_models.export_classifier(ctx, build, opts, hint=_HINT, fixed_size=True)
 
 
 if __name__ == '__main__':

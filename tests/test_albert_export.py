@@ -333,14 +333,14 @@ def test_end_to_end_encoder_only_checkpoint(tmp_path):
   mc.randomize(encoder, seed=5)
   prefix = mc.encoder_checkpoint(encoder, str(tmp_path / 'ckpt'))
   out = str(tmp_path / 'out')
-  proc = _export(out, '--gin_params=with_mlm = False', '--noverify',
+  proc = _export(out, '--gin_params=WITH_MLM = False', '--noverify',
                  ckpt=prefix)
   assert_ok(proc)
   assert "layout 'encoder'" in proc.stdout
   _assert_matches_model_garden(out, encoder, pretrainer, with_mlm=False)
   # with_mlm (the default) needs the MLM head: a one-line error.
   proc = _export(str(tmp_path / 'mlm'), ckpt=prefix)
-  assert_one_line_error(proc, 'found nothing', 'with_mlm = False')
+  assert_one_line_error(proc, 'found nothing', 'WITH_MLM = False')
   assert not (tmp_path / 'mlm').exists()
 
 
@@ -362,7 +362,7 @@ def test_bad_config_checkpoint_mismatch(tmp_path):
   restore report names the shapes, the first line says what to do."""
   proc = _assert_bad(tmp_path, 'wrong shape', 'model [100, 24]',
                      'checkpoint [100, 16]', 'embedding_width',
-                     args=['--gin_params=embedding_width = 24'])
+                     args=['--gin_params=EMBEDDING_WIDTH = 24'])
   assert 'layout: trainer' in proc.stderr
 
 
@@ -395,7 +395,7 @@ def test_end_to_end_albert_en_base_random_checkpoint(tmp_path):
   out = str(tmp_path / 'out')
   proc = run_script('albert_export.py', f'--gin_file={path}',
                     f'--checkpoint_path={prefix}', f'--vocab_file={vocab}',
-                    '--gin_params=do_lower_case = True', '--noverify',
+                    '--gin_params=DO_LOWER_CASE = True', '--noverify',
                     f'--export_dir={out}')
   assert_ok(proc)
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top

@@ -284,7 +284,7 @@ def test_end_to_end_optimizer_checkpoint_copy_pooler(optimizer_checkpoint,
                                                       tmp_path):
   prefix, encoder, pretrainer = optimizer_checkpoint
   out = str(tmp_path / 'out')
-  proc = _export(out, '--gin_params=copy_pooler_dense_to_encoder = True',
+  proc = _export(out, '--gin_params=COPY_POOLER_DENSE_TO_ENCODER = True',
                  '--noverify', ckpt=prefix)  # Compared below instead.
   assert_ok(proc)
   assert "layout 'trainer'" in proc.stdout
@@ -301,9 +301,9 @@ def test_end_to_end_encoder_only_checkpoint(key, tmp_path):
   prefix = mc.encoder_checkpoint(encoder, str(tmp_path / 'ckpt'), key=key)
   out = str(tmp_path / 'out')
   # The legacy run also checks do_lower_case guessed from a 'cased' name.
-  cased = ["--gin_params=model_name = 'bert_en_cased_L-2_H-32_A-2'"
+  cased = ["--gin_params=MODEL_NAME = 'bert_en_cased_L-2_H-32_A-2'"
            ] if key == 'model' else []
-  proc = _export(out, '--gin_params=with_mlm = False', '--noverify', *cased,
+  proc = _export(out, '--gin_params=WITH_MLM = False', '--noverify', *cased,
                  ckpt=prefix)
   assert_ok(proc)
   layout = 'encoder' if key == 'encoder' else 'legacy encoder'
@@ -320,7 +320,7 @@ def test_end_to_end_encoder_only_checkpoint(key, tmp_path):
     return
   # with_mlm (the default) needs the MLM head: a one-line error.
   proc = _export(str(tmp_path / 'mlm'), ckpt=prefix)
-  assert_one_line_error(proc, 'found nothing', "with_mlm = False")
+  assert_one_line_error(proc, "found nothing", "WITH_MLM = False")
   assert not os.path.exists(tmp_path / 'mlm')
 
 
@@ -331,10 +331,10 @@ def test_end_to_end_bert_v2_checkpoint(tmp_path):
   prefix = mc.trainer_checkpoint(encoder, pretrainer, str(tmp_path / 'ckpt'),
                                  optimizer=False)
   proc = _export(str(tmp_path / 'default'), '--noverify', ckpt=prefix)
-  assert_one_line_error(proc, 'found nothing', "encoder_type = 'bert_v2'")
+  assert_one_line_error(proc, 'found nothing', "ENCODER_TYPE = 'bert_v2'")
   assert not (tmp_path / 'default').exists()
   out = str(tmp_path / 'out')
-  assert_ok(_export(out, '--noverify', "--gin_params=encoder_type = 'bert_v2'",
+  assert_ok(_export(out, '--noverify', "--gin_params=ENCODER_TYPE = 'bert_v2'",
                     ckpt=prefix))
   _assert_matches_model_garden(out, encoder, pretrainer)
 
@@ -401,15 +401,15 @@ def _assert_bad(tmp_path, *fragments, **kwargs):
 def test_bad_config_checkpoint_mismatch(tmp_path):
   proc = _assert_bad(tmp_path, 'wrong shape', 'model [100, 64]',
                      'checkpoint [100, 32]',
-                     args=['--gin_params=hidden_size = 64',
-                           '--gin_params=intermediate_size = 128'])
+                     args=['--gin_params=HIDDEN_SIZE = 64',
+                           '--gin_params=INTERMEDIATE_SIZE = 128'])
   assert 'layout: trainer' in proc.stderr
 
 
 def test_bad_copy_pooler_without_next_sentence_head(tmp_path):
   _assert_bad(tmp_path, 'no next-sentence pooler',
-              'copy_pooler_dense_to_encoder = False',
-              args=['--gin_params=copy_pooler_dense_to_encoder = True'])
+              'COPY_POOLER_DENSE_TO_ENCODER = False',
+              args=['--gin_params=COPY_POOLER_DENSE_TO_ENCODER = True'])
 
 
 def test_bad_vocab_size(tmp_path):
@@ -430,9 +430,9 @@ def test_bad_vocab_flags(tmp_path):
 
 
 def test_bad_attention_heads(tmp_path):
-  _assert_bad(tmp_path, 'hidden_size 32 is not a multiple of '
-              'num_attention_heads 3',
-              args=['--gin_params=num_attention_heads = 3'])
+  _assert_bad(tmp_path, "HIDDEN_SIZE 32 is not a multiple of "
+              "NUM_ATTENTION_HEADS 3",
+              args=['--gin_params=NUM_ATTENTION_HEADS = 3'])
 
 
 def test_bad_existing_export_dir(bert_export):

@@ -3,6 +3,7 @@
 Command-line behaviour is tested through the seed recipe's real script;
 failures inside an export through `driver.export_main` directly.
 """
+import dataclasses
 import os
 
 from absl import flags
@@ -175,3 +176,65 @@ def test_unexpected_crash_writes_nothing(driver_flags):
     driver.export_main(export, 'test', needs_checkpoint=False)
   assert not os.path.exists(driver_flags)
   assert not _leftovers(os.path.dirname(driver_flags))
+
+
+@pytest.mark.parametrize('params,message', [
+    # An old lower-case name of a macro the config reads in UPPER_CASE.
+    (['X = 3', '_configurable.x = %X', 'x = 4'],
+     'gin: macro x is set but nothing uses it: the macro is X'),
+    # A typo: gin alone would ignore it and export with the old value.
+    (['X = 3', '_configurable.x = %X', 'XX = 4'],
+     "gin: macro XX is set but nothing uses it: check its spelling"),
+    # A configurable of an earlier version names its new name.
+    (['export_options.with_mlm = False'],
+     "export_options.* is now bert.* or albert.*"),
+])
+def test_gin_macro_nothing_reads_is_an_error(params, message):
+  gin.clear_config()
+  try:
+    with pytest.raises(spec.UsageError) as e:
+      driver.parse_gin([], params)
+    assert str(e.value).startswith('gin: '), str(e.value)
+    assert message in str(e.value) and '\n' not in str(e.value)
+  finally:
+    gin.clear_config()
+
+
+def test_gin_macros_read_are_accepted():
+  gin.clear_config()
+  try:
+    driver.parse_gin([], ['X = 3', 'Y = %X', '_configurable.x = %Y'])
+    assert _configurable() == 3
+  finally:
+    gin.clear_config()
+
+
+@spec.export_options('_driver_test_options')
+class _Options(spec.Options):
+  """Attributes:
+    size: a positive integer.
+  """
+  size: int = 4
+
+  def __post_init__(self):
+    self.require('size', spec.is_int(self.size), 'a positive integer')
+    self.normalize('size', int(self.size))
+
+
+def test_export_options_are_checked_frozen_and_gin_configured():
+  gin.clear_config()
+  try:
+    assert _Options().size == 4
+    driver.parse_gin([], ['_driver_test_options.size = 7'])
+    opts = _Options()
+    assert opts.size == 7
+    with pytest.raises(dataclasses.FrozenInstanceError):
+      opts.size = 8
+    gin.clear_config()
+    driver.parse_gin([], ['_driver_test_options.size = 0'])
+    with pytest.raises(spec.UsageError,
+                       match=r'^gin: _driver_test_options\.size = 0 is '
+                       r'invalid: use a positive integer'):
+      _Options()
+  finally:
+    gin.clear_config()

@@ -68,12 +68,15 @@ def trained(tmp_path_factory):
   return src, paths
 
 
-def _export(path, exports=image_family.EXPORTS, build=None, **kw):
+def _export(path, exports=image_family.EXPORTS, build=None,
+            fixed_size=False, **kw):
   ctx = _Context(path)
   kw.setdefault('image_size', 32)
+  kw.setdefault('num_classes', 5)
+  opts = image_models.ClassifierOptions(exports=exports, **kw)
   image_models.export_classifier(
-      ctx, build or (lambda: _source(seed=None)), exports,
-      feature_layer=kw.pop('feature_layer', None), hint='HINT', **kw)
+      ctx, build or (lambda: _source(seed=None)), opts, hint='HINT',
+      fixed_size=fixed_size)
   return ctx
 
 
@@ -171,9 +174,11 @@ def test_fixed_size_api(trained):
 
 
 @pytest.mark.parametrize('kwargs,fragment', [
-    (dict(exports=['logits']), 'EXPORTS must name'),
-    (dict(exports=[]), 'EXPORTS must name'),
-    (dict(image_size=8), 'IMAGE_SIZE 8 is too small'),
+    (dict(exports=['logits']), r"exports = \['logits'\] is invalid: use "
+     "one or both of 'feature_vector', 'classification'"),
+    (dict(exports=[]), r'exports = \[\] is invalid'),
+    (dict(image_size=8), 'image_size = 8 is invalid: use an integer >= 16'),
+    (dict(num_classes=0), 'num_classes = 0 is invalid'),
     (dict(feature_layer='nope'), "feature layer 'nope'")])
 def test_export_choices_are_checked(trained, kwargs, fragment):
   with pytest.raises(spec.ExportError, match=fragment):

@@ -81,7 +81,7 @@ def bert_preset(session_tmp):
 def bert_export(session_tmp, bert_preset):
   out = str(session_tmp / 'bert_export')
   return out, _export(out, bert_preset[0],
-                      f'--gin_params=keras_export.seq_length = {SEQ_LENGTH}')
+                      f'--gin_params=keras.seq_length = {SEQ_LENGTH}')
 
 
 @pytest.fixture(scope='session')

@@ -245,9 +245,13 @@ def test_renaming_leaves_model_garden_names_alone():
           "os.path.join(ROOT, 'configs', 'albert')\n")
   rename = _new_recipe_module().renamer('resnet', 'resnet_rs', {})
   kept = ("from official.legacy.image_classification.resnet import "
-          "resnet_model\n@gin.configurable('resnet')\nresnet.depth = %DEPTH\n"
-          "legacy_resnet.l2_weight_decay\n")
+          "resnet_model\nlegacy_resnet.l2_weight_decay = 1e-4\n"
+          "x = resnet.depth\n")
   assert rename(kept) == kept
+  # The export choices' gin name is the recipe's.
+  assert rename("@spec.export_options('resnet')\nresnet.depth = %DEPTH\n"
+                ) == ("@spec.export_options('resnet_rs')\n"
+                      "resnet_rs.depth = %DEPTH\n")
   # One pass: a replacement is never renamed again.
   rename = _new_recipe_module().renamer('mul', 'my_mul_x', {'my_mul': 'my_mul_x'})
   assert rename("mul_export.py configs/mul/my_mul.gin") == (

@@ -370,7 +370,7 @@ def test_model_matches_reference(te, tmp_path, combiner, buckets, lower_case,
   table = rng.normal(size=[len(words) + buckets, 5]).astype(np.float32)
   vocab = tmp_path / 'vocab.txt'
   vocab.write_text(''.join(w + '\n' for w in words), encoding='utf-8')
-  options = te.text_embedding(embedding_dim=5, num_oov_buckets=buckets,
+  options = te.Options(embedding_dim=5, num_oov_buckets=buckets,
                               combiner=combiner, lower_case=lower_case,
                               punctuation=punctuation)
   model = te.TextEmbedding(tf.Variable(table), str(vocab), options)
@@ -384,11 +384,11 @@ def test_model_matches_reference(te, tmp_path, combiner, buckets, lower_case,
 
 def test_invalid_gin_values(te):
   with pytest.raises(te.ExportError, match=r"combiner = 'max' is invalid"):
-    te.text_embedding(embedding_dim=4, combiner='max')
+    te.Options(embedding_dim=4, combiner='max')
   with pytest.raises(te.ExportError, match='punctuation'):
-    te.text_embedding(embedding_dim=4, punctuation='strip')
+    te.Options(embedding_dim=4, punctuation='strip')
   with pytest.raises(te.ExportError, match='num_oov_buckets'):
-    te.text_embedding(embedding_dim=4, num_oov_buckets=-1)
+    te.Options(embedding_dim=4, num_oov_buckets=-1)
 
 
 # ---------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def restore_pretrainer(ctx: driver.Context, encoder, pretrainer, *,
   _, path = restore.resolve(ctx.checkpoint_path)
   tf1 = is_tf1_checkpoint(path)
   if copy_pooler_dense_to_encoder:
-    fix = "set --gin_params='copy_pooler_dense_to_encoder = False'"
+    fix = "set --gin_params='COPY_POOLER_DENSE_TO_ENCODER = False'"
     if tf1:
       raise spec.ExportError(
           f'copy_pooler_dense_to_encoder is on, but a {tf1_name} checkpoint '
@@ -183,7 +183,7 @@ def restore_pretrainer(ctx: driver.Context, encoder, pretrainer, *,
         path, [restore.Layout('next_sentence.pooler_dense', **{
             'next_sentence.pooler_dense': encoder.pooler_layer})],
         required=encoder.pooler_layer.variables,
-        hint='Check that hidden_size in the gin config matches the checkpoint.')
+        hint='Check that HIDDEN_SIZE in the gin config matches the checkpoint.')
 
 
 def _restore_tf1(path, convert_tf1, layouts, required, hint, tf1_name):
@@ -204,11 +204,24 @@ def _restore_tf1(path, convert_tf1, layouts, required, hint, tf1_name):
 # ---------------------------------------------------------------------------
 # The vocabulary.
 
+def check_options(opts: spec.Options) -> None:
+  """Checks the export choices every BERT-family recipe's `Options` has
+  (model_name, with_mlm, do_lower_case, seq_length)."""
+  opts.require('model_name', isinstance(opts.model_name, str) and
+               bool(opts.model_name), "a name, e.g. 'bert_en_uncased_L-12_H-768_A-12'")
+  opts.require('with_mlm', isinstance(opts.with_mlm, bool), 'True or False')
+  opts.require('do_lower_case', opts.do_lower_case in (None, True, False),
+               'True, False or None (from the model name)')
+  # [CLS] and [SEP] and at least one token.
+  opts.require('seq_length', spec.is_int(opts.seq_length, 3),
+               'an integer >= 3')
+
+
 def check_attention_heads(hidden_size: int, num_attention_heads: int) -> None:
   """Every encoder of the family splits hidden_size evenly across heads."""
   if hidden_size % num_attention_heads:
     raise spec.ExportError(
-        f'hidden_size {hidden_size} is not a multiple of num_attention_heads '
+        f'HIDDEN_SIZE {hidden_size} is not a multiple of NUM_ATTENTION_HEADS '
         f'{num_attention_heads}: fix the gin config')
 
 
@@ -245,7 +258,7 @@ def check_vocab(ctx: driver.Context, vocab_file: Optional[str],
     raise spec.ExportError(
         f'{flag} {path} has {size} tokens but the model has vocab_size '
         f'{vocab_size} word-embedding rows: pass the vocabulary the model '
-        "was trained with (or fix --gin_params='vocab_size = ...')")
+        "was trained with (or fix --gin_params='VOCAB_SIZE = ...')")
   ctx.add_source('vocab_file' if vocab else 'sp_model_file', path,
                  tokens=size)
   if do_lower_case is None:
@@ -258,7 +271,7 @@ def check_vocab(ctx: driver.Context, vocab_file: Optional[str],
     else:
       raise spec.ExportError(
           f'cannot tell from model_name {model_name!r} whether to lower-case: '
-          "set --gin_params='do_lower_case = True' (or False)")
+          "set --gin_params='DO_LOWER_CASE = True' (or False)")
   return vocab, sp_model, do_lower_case
 
 

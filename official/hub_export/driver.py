@@ -54,7 +54,7 @@ flags.DEFINE_multi_string(
     'choices (relative to the current directory or the repository root).')
 flags.DEFINE_multi_string(
     'gin_params', [], "Gin bindings overriding the files, e.g. "
-    "--gin_params='seq_length = 256'.")
+    "--gin_params='SEQ_LENGTH = 256'.")
 flags.DEFINE_string('checkpoint_path', None,
                     'Checkpoint prefix, directory (latest checkpoint) or '
                     'Keras .h5 weights file to export.')
@@ -191,6 +191,47 @@ def parse_gin(files: Sequence[str], params: Sequence[str]) -> None:
           f'gin: required value {name} is not set; set it in the gin file or '
           f"with --gin_params='{name} = ...'") from None
     raise UsageError(f'gin: {_gin_message(e)}') from None
+  _check_macros_used()
+
+
+def _macros_bound_and_used():
+  """The macros gin holds (`NAME = value`) and those some binding reads
+  (`%NAME`), from gin's parsed config."""
+  config = gin.config._CONFIG  # pylint: disable=protected-access
+  bound = {scope for scope, selector in config if selector == 'gin.macro'}
+  used = set()
+
+  def walk(value):
+    if isinstance(value, gin.config.ConfigurableReference):
+      if value.configurable.name == 'macro':
+        used.add('/'.join(value.scopes))
+    elif isinstance(value, dict):
+      for v in value.values():
+        walk(v)
+    elif isinstance(value, (list, tuple, set)):
+      for v in value:
+        walk(v)
+  for params in config.values():
+    walk(params)
+  return bound, used
+
+
+def _check_macros_used():
+  """A macro nothing reads is a typo or an old name: without this check it
+  would be ignored silently (gin accepts any `NAME = value` line)."""
+  bound, used = _macros_bound_and_used()
+  for name in sorted(bound - used):
+    upper = name.upper()
+    hint = (f'the macro is {upper} (gin macros are UPPER_CASE; README, '
+            '"Changes")' if upper != name and upper in bound else
+            'check its spelling against the recipe\'s gin files')
+    raise UsageError(f'gin: macro {name} is set but nothing uses it: {hint}')
+
+
+# Configurable names of earlier versions: a config that binds one gets the
+# new name in its error (README, "Changes").
+_RENAMED = {'export_options': 'bert.* or albert.* (the recipe\'s name)',
+            'keras_export': 'keras.*'}
 
 
 def _gin_message(e):
@@ -198,6 +239,9 @@ def _gin_message(e):
   msg = (lines[0] if lines else type(e).__name__).rstrip('.')
   where = [l for l in lines[1:] if l.startswith('In ')]
   where = where[0][3:].replace('bindings string', '--gin_params') if where else ''
+  for was, now in _RENAMED.items():
+    if f"No configurable matching '{was}'" in msg:
+      return f'{msg} ({where}): {was}.* is now {now}; see README, "Changes"'
   return msg + (f' ({where})' if where else '') + (
       '; check the spelling (the configurable names are in the recipe\'s '
       'gin files and --helpfull)' if 'No configurable matching' in msg or

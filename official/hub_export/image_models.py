@@ -36,6 +36,7 @@ import dataclasses
 import re
 from typing import Any, Callable, List, Optional, Sequence
 
+import gin
 import numpy as np
 import tensorflow as tf
 import tf_keras
@@ -62,6 +63,43 @@ CLASSIFICATION_SPEC = spec.single(
 
 EXPORTS = {'feature_vector': FEATURE_VECTOR_SPEC,
            'classification': CLASSIFICATION_SPEC}
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierOptions(spec.Options):
+  """The export choices every image recipe has; its `Options` subclass adds
+  what it needs to build the model (configs/NAME/base.gin binds each to a
+  macro: NUM_CLASSES, EXPORTS, IMAGE_SIZE, FEATURE_LAYER).
+
+  Attributes:
+    num_classes: the classifier's number of classes (logits).
+    exports: what to write, one or both of EXPORTS: OUT/feature_vector/ and
+      OUT/classification/.
+    image_size: the size the model was trained at: the documented default
+      and the size verification uses (the only size, for models built for
+      one).
+    feature_layer: None: cut the feature vector at the input of the final
+      Dense layer, found structurally (behind any Dropout); a layer name
+      overrides that.
+  """
+  num_classes: int = gin.REQUIRED
+  exports: Sequence[str] = tuple(EXPORTS)
+  image_size: int = 224
+  feature_layer: Optional[str] = None
+
+  def __post_init__(self):
+    self.require('num_classes', spec.is_int(self.num_classes),
+                 'a positive integer')
+    exports = self.exports
+    self.require('exports', not isinstance(exports, str) and bool(exports)
+                 and all(e in EXPORTS for e in exports),
+                 f'one or both of {", ".join(map(repr, EXPORTS))}')
+    self.normalize('exports', tuple(exports))
+    self.require('image_size', spec.is_int(self.image_size, 16),
+                 'an integer >= 16')
+    self.require('feature_layer', self.feature_layer is None or (
+        isinstance(self.feature_layer, str) and bool(self.feature_layer)),
+                 'None or a layer name')
 
 
 @dataclasses.dataclass
@@ -301,22 +339,14 @@ def stage_groups(model):
 
 
 def export_classifier(ctx, build: Callable[[], Source],
-                      exports: Sequence[str], image_size: int,
-                      feature_layer: Optional[str], hint: str,
+                      opts: ClassifierOptions, hint: str,
                       fixed_size: bool = False) -> None:
-  """Checks the export choices, builds the source with `build()`, cuts,
-  restores strictly (`hint` is the recipe's fix for a mismatch) and saves
-  `exports` (names in EXPORTS) into `ctx`, verified at `image_size`.
-  `fixed_size`: the model takes only `image_size` (declared in the API)."""
-  exports = list(exports)
-  unknown = [e for e in exports if e not in EXPORTS]
-  if unknown or not exports:
-    raise spec.ExportError(
-        f'EXPORTS must name one or both of {", ".join(EXPORTS)}; got '
-        f'{exports}')
-  if int(image_size) < 16:
-    raise spec.ExportError(f'IMAGE_SIZE {image_size} is too small: '
-                           'use 16 or more')
+  """Builds the source with `build()`, cuts, restores strictly (`hint` is
+  the recipe's fix for a mismatch) and saves `opts.exports` (names in
+  EXPORTS) into `ctx`, verified at `opts.image_size`.
+  `fixed_size`: the model takes only that size (declared in the API)."""
+  exports, image_size = opts.exports, opts.image_size
+  feature_layer = opts.feature_layer
   # No random initializers (the strict restore fills every weight), no
   # AutoGraph conversion (the writer traces without it).
   with restore.skip_initializers(), writer.no_autograph():

@@ -43,6 +43,60 @@ class UsageError(ExportError):
   `ExportError`s exit 1)."""
 
 
+def export_options(name: str):
+  """Class decorator of a recipe's export choices: a frozen dataclass that
+  gin configures as `name.ATTRIBUTE` (the recipe's name: `bert.with_mlm`,
+  `resnet.depth`). Each recipe has one, called `Options`, subclassing
+  `Options` below; its docstring documents every attribute, its
+  `__post_init__` checks them, so a bad value is a one-line error before
+  anything is built:
+
+      @spec.export_options('bert')
+      class Options(spec.Options):
+        \"\"\"The export choices (configs/bert/base.gin binds them).
+
+        Attributes:
+          seq_length: the preprocessor's default sequence length.
+        \"\"\"
+        seq_length: int = 128
+
+        def __post_init__(self):
+          self.require('seq_length', self.seq_length > 0, 'a positive integer')
+
+  The recipe reads them with `opts = Options()` (gin fills in the values).
+  """
+  import gin  # pylint: disable=g-import-not-at-top
+  def wrap(cls):
+    cls = dataclasses.dataclass(frozen=True)(cls)
+    cls.gin_name = name
+    return gin.configurable(name)(cls)
+  return wrap
+
+
+class Options:
+  """Base of every recipe's `Options` (see `export_options`)."""
+  gin_name = 'options'
+
+  def require(self, attribute: str, ok: bool, want: str) -> None:
+    """Raises the one-line error for `attribute` unless `ok`: it names the
+    binding, its value and what to set instead."""
+    if not ok:
+      raise UsageError(
+          f'gin: {self.gin_name}.{attribute} = '
+          f'{getattr(self, attribute)!r} is invalid: use {want}')
+
+  def normalize(self, attribute: str, value: Any) -> None:
+    """Replaces an attribute's value in `__post_init__` (e.g. a gin list by
+    a tuple, so the options stay immutable)."""
+    object.__setattr__(self, attribute, value)
+
+
+def is_int(value, low: int = 1) -> bool:
+  """An int (not a bool) >= low."""
+  return isinstance(value, int) and not isinstance(value, bool) and (
+      value >= low)
+
+
 # Output kinds. `logits` outputs are checked not to be probabilities.
 KINDS = ('logits', 'features', 'ids', 'any')
 
