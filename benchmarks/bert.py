@@ -27,11 +27,13 @@ and compares export wall time and peak memory, sizes, cold `hub.load` and
 both exporters per model size instead.
 """
 import argparse
+import dataclasses
 import json
 import os
 import shutil
 import sys
 import tempfile
+from typing import Callable, List
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # pylint: disable=g-import-not-at-top
@@ -140,12 +142,28 @@ def theirs_cmd(ck, out, export_type):
                 f'--model_checkpoint_path={ck["prefix"]}']
 
 
-def compare(size, workdir, repeats=3, quick=False, verified=True, rounds=1):
-  """Returns (title, rows, details)."""
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """A BERT-like recipe and Model Garden's exporter of the same model:
+  `make_checkpoint(size, workdir)`, `ours_cmd(size, ck, out, verify)`,
+  `theirs_cmd(ck, out, export_type)`, the vocabulary size of the sizes."""
+  name: str
+  make_checkpoint: Callable[[str, str], dict]
+  ours_cmd: Callable[..., List[str]]
+  theirs_cmd: Callable[..., List[str]]
+  vocab_size: int
+
+
+def compare(size, workdir, repeats=3, quick=False, verified=True, rounds=1,
+            family=None):
+  """Returns (title, rows, details); `family`: BERT unless given (ALBERT:
+  benchmarks/albert.py)."""
+  family = family or Family('BERT', make_checkpoint, ours_cmd, theirs_cmd,
+                            VOCAB_SIZE)
   os.makedirs(workdir, exist_ok=True)
   logs = os.path.join(workdir, 'logs')
   os.makedirs(logs, exist_ok=True)
-  ck = make_checkpoint(size, workdir)
+  ck = family.make_checkpoint(size, workdir)
   d = lambda n: os.path.join(workdir, n)
   for n in os.listdir(workdir):
     if n.startswith(('ours_', 'mg_')):
@@ -155,13 +173,13 @@ def compare(size, workdir, repeats=3, quick=False, verified=True, rounds=1):
   # preprocessing) alternate for `rounds` rounds, so that other jobs on the
   # machine slow both alike; the median round is reported.
   def theirs(i):
-    return (common.timed(theirs_cmd(ck, d(f'mg_encoder{i}'), 'model_with_mlm'),
+    return (common.timed(family.theirs_cmd(ck, d(f'mg_encoder{i}'), 'model_with_mlm'),
                          log(f'mg_model_with_mlm{i}'), cwd=workdir),
-            common.timed(theirs_cmd(ck, d(f'mg_preprocessor{i}'),
+            common.timed(family.theirs_cmd(ck, d(f'mg_preprocessor{i}'),
                                     'preprocessing'),
                          log(f'mg_preprocessing{i}'), cwd=workdir))
   def ours_run(i):
-    return common.timed(ours_cmd(size, ck, d(f'ours_noverify{i}'), False),
+    return common.timed(family.ours_cmd(size, ck, d(f'ours_noverify{i}'), False),
                         log(f'ours_noverify{i}'))
   runs = common.interleaved(dict(theirs=theirs, ours=ours_run), rounds)
   for i in range(1, rounds):  # Identical exports; keep round 0's.
@@ -170,10 +188,10 @@ def compare(size, workdir, repeats=3, quick=False, verified=True, rounds=1):
   ours = _median_run(runs['ours'], lambda r: r.wall_s)
   mg_enc, mg_pre = _median_run(runs['theirs'],
                                lambda r: r[0].wall_s + r[1].wall_s)
-  ours_v = (common.timed(ours_cmd(size, ck, d('ours_verified'), True),
+  ours_v = (common.timed(family.ours_cmd(size, ck, d('ours_verified'), True),
                          log('ours_verified')) if verified else None)
   # Consumer side (ours and theirs interleaved, see common.consumers).
-  enc_opts = dict(kind='bert_encoder', vocab_size=VOCAB_SIZE, finetune=True,
+  enc_opts = dict(kind='bert_encoder', vocab_size=family.vocab_size, finetune=True,
                   batch=2 if quick else 8, seq_length=32 if quick else 128,
                   # BERT-base: ~0.5 s a call; 10 calls gave medians 5% apart
                   # (1.05x) where 30 agree within 1% (1.00x).
@@ -266,7 +284,7 @@ def compare(size, workdir, repeats=3, quick=False, verified=True, rounds=1):
   details = dict(size=size, checkpoint=ck, ours_stdout=ours.stdout[-2000:],
                  enc_diff=enc_diff, pre_diff=pre_diff,
                  load_avg_after=os.getloadavg())
-  title = (f'BERT {size} (encoder+MLM+preprocessor; '
+  title = (f'{family.name} {size} (encoder+MLM+preprocessor; '
            f'{ck["encoder_parameters"]:,} encoder parameters, checkpoint '
            f'{ck["checkpoint_bytes"] / MB:.0f} MB with Adam slots)')
   return title, rows, details

@@ -18,9 +18,17 @@ same inputs. Prints one table per case with the ratio ours / theirs (lower is
 better) and the targets met or missed, with the machine it ran on, and writes
 the same to `--out` (benchmarks/RESULTS.md by default).
 
-Per-recipe scripts: benchmarks/bert.py, benchmarks/resnet.py, and
-benchmarks/keras3.py (KerasHub model: ours vs Keras 3's own `model.export()`)
-(each also runs alone); benchmarks/tflite.py (`--cases=tflite`) measures the
+Per-recipe scripts (each also runs alone): benchmarks/bert.py,
+benchmarks/resnet.py, benchmarks/keras3.py (KerasHub model: ours vs Keras 3's
+own `model.export()`), and, not in the default `--cases`,
+benchmarks/albert.py (`--cases=albert`, `--albert_size`: ALBERT vs Model
+Garden's `export_tfhub`, through bert.py's comparison),
+benchmarks/mobilenet.py (`--cases=mobilenet`, `--mobilenet_model`: vs Model
+Garden's vision `export_tfhub`, through resnet.py's rows) and
+benchmarks/text_embedding.py (`--cases=text_embedding`,
+`--text_embedding_size`: export time and peak memory on a large generated
+word-vector file, against the same export of a 1,000-row file);
+benchmarks/tflite.py (`--cases=tflite`) measures the
 TFLite variations against their SavedModel (size, latency on 1 and 2 threads,
 accuracy of the quantized builds); benchmarks/writer_vs_keras_save.py (`--cases=...,writer`) compares
 our SavedModel writer with Keras `model.save` on the same in-memory encoder;
@@ -39,15 +47,18 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import albert  # pylint: disable=g-import-not-at-top
 import bert  # pylint: disable=g-import-not-at-top
 import common  # pylint: disable=g-import-not-at-top
 import keras3  # pylint: disable=g-import-not-at-top
+import mobilenet  # pylint: disable=g-import-not-at-top
 import resnet  # pylint: disable=g-import-not-at-top
+import text_embedding  # pylint: disable=g-import-not-at-top
 import tflite  # pylint: disable=g-import-not-at-top
 import tunables  # pylint: disable=g-import-not-at-top
 
 CASES = ('bert', 'resnet', 'keras', 'writer', 'tflite', 'tunables',
-         'consumers')
+         'consumers', 'albert', 'mobilenet', 'text_embedding')
 
 
 def parse_args(argv=None):
@@ -63,6 +74,17 @@ def parse_args(argv=None):
   p.add_argument('--keras_size', default='tiny', choices=sorted(keras3.SIZES),
                  help='the KerasHub ResNet of the keras case (ours vs Keras '
                  '3 model.export())')
+  p.add_argument('--albert_size', default='base',
+                 choices=sorted(albert.SIZES),
+                 help='the ALBERT of the albert case (tiny: for --quick '
+                 'smoke runs only)')
+  p.add_argument('--mobilenet_model', default='mobilenet_v2_100_224',
+                 choices=mobilenet.MODELS,
+                 help='the MobileNet of the mobilenet case (a configs/'
+                 'mobilenet/ config)')
+  p.add_argument('--text_embedding_size', default='200000x300',
+                 help='ROWSxDIM of the generated word-vector file of the '
+                 'text_embedding case')
   p.add_argument('--tflite_models', default=tflite.DEFAULT_MODELS,
                  help='models of the tflite case (TFLite variations vs their '
                  'SavedModel): bert:L-<n>/H-<n> and/or resnet50')
@@ -98,6 +120,11 @@ def parse_args(argv=None):
   bad = [c for c in args.cases if c not in CASES]
   if bad:
     p.error(f'unknown case(s) {bad}: choose from {CASES}')
+  try:
+    text_embedding.parse_size(args.text_embedding_size)
+  except ValueError:
+    p.error(f'--text_embedding_size={args.text_embedding_size}: want '
+            'ROWSxDIM, e.g. 200000x300')
   args.bert_sizes = [s for s in args.bert_sizes.split(',') if s]
   for s in args.bert_sizes + (args.sizes.split(',') if args.sizes else []):
     try:
@@ -166,6 +193,29 @@ def main(argv=None):
         sections.append((title, rows, keras3.THEIRS))
         print(f'\n## {title}\n\n{common.table(rows, keras3.THEIRS)}',
               flush=True)
+    if 'albert' in args.cases:
+      print(f'[albert {args.albert_size}] ...', file=sys.stderr, flush=True)
+      title, rows, _ = albert.compare(
+          args.albert_size, os.path.join(workdir, 'albert'), repeats,
+          args.quick, not args.noverified, rounds)
+      sections.append((title, rows))
+      print(f'\n## {title}\n\n{common.table(rows)}', flush=True)
+    if 'mobilenet' in args.cases:
+      print(f'[{args.mobilenet_model}] ...', file=sys.stderr, flush=True)
+      title, rows, _ = mobilenet.compare(
+          args.mobilenet_model, os.path.join(workdir, 'mobilenet'), repeats,
+          args.quick, not args.noverified, rounds)
+      sections.append((title, rows))
+      print(f'\n## {title}\n\n{common.table(rows)}', flush=True)
+    if 'text_embedding' in args.cases:
+      print(f'[text_embedding {args.text_embedding_size}] ...',
+            file=sys.stderr, flush=True)
+      title, rows, _ = text_embedding.measure(
+          args.text_embedding_size, os.path.join(workdir, 'text_embedding'),
+          not args.noverified, rounds=rounds)
+      sections.append((title, rows, text_embedding.THEIRS))
+      print(f'\n## {title}\n\n{common.table(rows, text_embedding.THEIRS)}',
+            flush=True)
     if 'writer' in args.cases:
       print('[writer vs keras save] ...', file=sys.stderr, flush=True)
       size = ([] if not args.quick else ['--layers=2', '--hidden=128'])
