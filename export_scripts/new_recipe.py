@@ -135,7 +135,7 @@ def renamer(old: str, new: str, extra: dict):
       rf"'{old}\.npz'": f"'{new}.npz'",
       rf"'{old}_make_checkpoint'": f"'{new}_make_checkpoint'",
       # A family contract member and its tiny model card names.
-      rf"(load_recipe\(|checkpoint=)'{old}'": rf"\1'{new}'",
+      rf"(load_recipe\(|make_checkpoint\(|checkpoint=)'{old}'": rf"\1'{new}'",
       rf"'{old}_tiny_": f"'{new}_tiny_",
       # The export choices: gin configures them under the recipe's name.
       rf"export_options\('{old}'\)": f"export_options('{new}')",

@@ -63,7 +63,12 @@ def encoder_config(**overrides):
       albert=encoders.AlbertEncoderConfig(**dict(TINY, **overrides)))
 
 
-def build(config):
+def config(**overrides):
+  """The tiny model's config (the BERT-like family contract's name)."""
+  return encoder_config(**overrides)
+
+
+def build(config):  # pylint: disable=redefined-outer-name
   """(encoder, pretrainer) as Model Garden's pretraining task builds them."""
   import tf_keras  # pylint: disable=g-import-not-at-top
   from official.modeling import tf_utils  # pylint: disable=g-import-not-at-top

@@ -74,6 +74,11 @@ def bert_config(**overrides):
   return configs.BertConfig(**dict(TINY, **overrides))
 
 
+def config(**overrides):
+  """The tiny model's config (the BERT-like family contract's name)."""
+  return bert_config(**overrides)
+
+
 def build(cfg, next_sentence=False, encoder_type='bert'):
   """(encoder, pretrainer) as Model Garden's trainer builds them."""
   import tf_keras  # pylint: disable=g-import-not-at-top
