@@ -54,9 +54,9 @@ def fingerprint_in_background(files: Sequence[str]) -> Callable[[], str]:
   """Starts `fingerprint(files)` in a daemon thread; returns its getter.
 
   Exports hash their checkpoint for the record while the model is traced
-  and saved: file reads and hashlib release the GIL, and BERT-base's 1.3 GB
-  checkpoint takes 1-2 s to hash. The getter waits and re-raises the
-  thread's error, if any.
+  and saved: file reads and hashlib release the GIL, so the hash costs no
+  wall time (docs/measurements/benchmarks.md, "Fixed: the checkpoint hashed on the critical path").
+  The getter waits and re-raises the thread's error, if any.
   """
   box = {}
 

@@ -360,8 +360,9 @@ def skip_initializers():
   Inside, a variable whose initial value is a callable (how tf_keras'
   `add_weight` and `tf.Variable(initializer)` create them) of a fully defined
   shape starts as zeros instead: for a model whose weights `restore()` fills
-  anyway, its random initializers are wasted work (BERT-base's
-  TruncatedNormal draws take 2-4 s on 2 cores, 10-15% of its export). Safe
+  anyway, its random initializers are wasted work (measured in
+  docs/measurements/benchmarks.md, "Fixed: random initializers the restore
+  overwrites"). Safe
   only around building what is then restored strictly: `restore()` compares
   every required variable with the checkpoint, so a weight it did not fill
   still fails the export. Variables given concrete values are untouched.

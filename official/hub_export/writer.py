@@ -44,8 +44,10 @@ functions over the traces above, never a second trace of the model):
 Two ways to build one:
   * `from_keras(model, spec)`: wraps a tf_keras model or layer. Only its
     variables and traced functions are saved, not the Keras object graph;
-    Keras `model.save()` makes `saved_model.pb` about 3x larger and `hub.load`
-    3-4x slower for the same weights (see README, "Writer design").
+    Keras `model.save()` also writes the Keras object graph: a larger
+    `saved_model.pb` and a slower `hub.load` for the same weights
+    (`benchmarks/writer_vs_keras_save.py` measures both side by side;
+    docs/measurements/benchmarks.md, "Our writer vs Keras `model.save()`").
     Weight regularizers of every layer become `regularization_losses`.
   * Low level: subclass `Reusable` (a `tf.train.Checkpoint`), set the
     attributes yourself and give it a `tf.function` `__call__`.
@@ -55,8 +57,9 @@ Nothing here knows about optimizers, so none is ever exported.
 
 Functions are traced without AutoGraph (`autograph=False`): Keras and Model
 Garden layers branch on Python values only, and converting every layer's
-`call` to AutoGraph code is ~40% of tracing a BERT (2-3 s at BERT-base on 2
-cores) for the same graph. A model whose Python code branches or loops on
+`call` to AutoGraph code is a large share of tracing a BERT for the same
+graph (docs/measurements/benchmarks.md, "Fixed: AutoGraph conversion of every
+layer"). A model whose Python code branches or loops on
 tensor values fails to trace with a clear error; pass `autograph=True` to
 `reusable`/`from_keras` for it. Build such models under `no_autograph()` too,
 so that Keras does not convert their layers while building functional
@@ -159,7 +162,8 @@ def no_autograph():
   Building a functional model calls every subclassed layer symbolically, and
   tf_keras converts each `call` with AutoGraph unless the enclosing context
   disables it. The writer traces without AutoGraph, so that conversion is
-  wasted (BERT-base: ~0.5 s of its build).
+  wasted (docs/measurements/benchmarks.md, "Fixed: AutoGraph conversion of every
+  layer").
   """
   with ag_ctx.ControlStatusCtx(status=ag_ctx.Status.DISABLED):
     yield
@@ -435,7 +439,8 @@ def _named(call, inputs, kwargs):
   `seq_length`, `d_b_0`; a name the user gave is kept). The spec's name is
   part of tf.function's cache key, so a trace made with an unnamed spec
   misses there and save traces the function again (BERT's
-  `bert_pack_inputs(..., seq_length=)`: 4 more traces, ~1 s). Naming the
+  `bert_pack_inputs(..., seq_length=)`: docs/measurements/benchmarks.md,
+  "Fixed: `bert_pack_inputs` traced twice"). Naming the
   specs the same way first makes save find the traces made here.
   """
   try:
@@ -505,9 +510,10 @@ def write(obj, export_dir: str, spec: spec_lib.ExportSpec) -> None:
   options = tf.saved_model.SaveOptions(experimental_custom_gradients=True)
   # Trace in the context `tf.saved_model.save` traces in: its variable policy
   # is part of tf.function's cache key, so traces made outside it miss there
-  # and save would trace every function a second time (BERT-base: 1-3 s),
-  # and the serving signature would keep its own copy of
-  # `__call__(training=False)` in saved_model.pb (BERT-base: 14% of it).
+  # and save would trace every function a second time, and the serving
+  # signature would keep its own copy of `__call__(training=False)` in
+  # saved_model.pb (docs/measurements/benchmarks.md, "Fixed: every function was
+  # traced twice").
   with save_context.save_context(options):
     _half_precision_dispatch(obj, spec)
     for name, sub in spec.subobjects.items():
