@@ -238,3 +238,20 @@ def test_export_options_are_checked_frozen_and_gin_configured():
       _Options()
   finally:
     gin.clear_config()
+
+
+def test_gin_binding_overriding_a_macro_is_accepted(tmp_path):
+  """`resnet.depth = 101` where the config says `resnet.depth = %DEPTH`:
+  DEPTH is still read by the config file, not a typo."""
+  config = tmp_path / 'c.gin'
+  config.write_text('X = 3\n_configurable.x = %X\n')
+  gin.clear_config()
+  try:
+    driver.parse_gin([str(config)], ['_configurable.x = 5'])
+    assert _configurable() == 5
+    gin.clear_config()
+    with pytest.raises(spec.UsageError, match='macro x is set but nothing '
+                       'uses it: the macro is X'):
+      driver.parse_gin([str(config)], ['x = 5'])
+  finally:
+    gin.clear_config()

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,  # pylint: disable=g-multiple-import
+import lowlevel_family
+from conftest import (ROOT, TESTDATA, assert_ok,  # pylint: disable=g-multiple-import,g-bad-import-order
                       assert_one_line_error, run_script, script_env)
 
 HERE = os.path.join(TESTDATA, 'keras')
 TINY_MODEL = os.path.join(HERE, 'tiny.keras')
-GOLDEN = os.path.join(HERE, 'golden')
 TINY = '--gin_file=configs/keras/tiny.gin'
 SEQ_LENGTH = 16  # make_checkpoint.SEQ_LENGTH
 
@@ -66,12 +66,6 @@ def tiny_reference():
 
 
 @pytest.fixture(scope='session')
-def tiny_export(session_tmp):
-  out = str(session_tmp / 'tiny_export')
-  return out, _export(out, TINY_MODEL)
-
-
-@pytest.fixture(scope='session')
 def bert_preset(session_tmp):
   path = str(session_tmp / 'bert_preset')
   return path, _keras3('bert', path)
@@ -99,65 +93,64 @@ def resnet_export(session_tmp, resnet_preset):
 # ---------------------------------------------------------------------------
 # A .keras file, exported as it is.
 
-def test_end_to_end_keras_file(tiny_export):
-  out, proc = tiny_export
-  assert proc.stdout.count('checks passed') == 1, proc.stdout
-  rec = _record(out)
-  assert rec['recipe'] == 'keras'
-  assert rec['verification']['failed'] == 0
-  source = rec['source']['inputs']['keras_model']
-  assert source['api'] == 'model' and source['path'] == TINY_MODEL
-  assert source['parameters'] == 187
+class TestLowLevelFamily(lowlevel_family.Contract):
+  """The low-level family's contract on the committed tiny .keras file
+  (the 'model' API), and what Keras 3 itself has for the model."""
+  member = lowlevel_family.Member(
+      recipe='keras', args=(TINY, '--model_path={data}/tiny.keras'),
+      golden='keras.npz',
+      bad_choice=("keras.api = 'nope'",
+                  "gin: keras.api = 'nope' is invalid: use 'auto' or"))
 
+  def test_record_names_the_keras_file(self, exported):
+    rec = _record(exported[0])
+    source = rec['source']['inputs']['keras_model']
+    assert source['api'] == 'model' and source['path'] == TINY_MODEL
+    assert source['parameters'] == 187
 
-def test_golden_keras_file(tiny_export):
-  assert_golden(tiny_export[0], os.path.join(GOLDEN, 'keras.npz'), atol=1e-6)
+  def test_keras_file_export_equals_keras3(self, exported, tiny_reference):
+    """Outputs, variables, trainable variables and regularization losses are
+    what Keras 3 has for the model."""
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+    obj = hub.load(exported[0])
+    ref = tiny_reference
+    np.testing.assert_allclose(obj(ref['inputs'], training=False),
+                               ref['outputs'], rtol=1e-5, atol=1e-6)
+    name = lambda v: v.name[:-len(':0')]
+    weights = [name(v) for v in obj.variables if 'seed_generator' not in v.name]
+    assert weights == list(ref['variables'])
+    assert [name(v) for v in obj.trainable_variables] == list(ref['trainable'])
+    assert 'frozen/kernel' not in [name(v) for v in obj.trainable_variables]
+    # The dropout's seed is saved too (training=True reads and advances it).
+    assert any('seed_generator' in v.name for v in obj.variables)
+    np.testing.assert_allclose([float(f()) for f in obj.regularization_losses],
+                               ref['losses'], rtol=1e-6)
+    a, b = (obj(ref['inputs'], training=True).numpy() for _ in range(2))
+    assert not np.allclose(a, b)  # Dropout active, a fresh mask per call.
 
-
-def test_keras_file_export_equals_keras3(tiny_export, tiny_reference):
-  """Outputs, variables, trainable variables and regularization losses are
-  what Keras 3 has for the model."""
-  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
-  obj = hub.load(tiny_export[0])
-  ref = tiny_reference
-  np.testing.assert_allclose(obj(ref['inputs'], training=False),
-                             ref['outputs'], rtol=1e-5, atol=1e-6)
-  name = lambda v: v.name[:-len(':0')]
-  weights = [name(v) for v in obj.variables if 'seed_generator' not in v.name]
-  assert weights == list(ref['variables'])
-  assert [name(v) for v in obj.trainable_variables] == list(ref['trainable'])
-  assert 'frozen/kernel' not in [name(v) for v in obj.trainable_variables]
-  # The dropout's seed is saved too (training=True reads and advances it).
-  assert any('seed_generator' in v.name for v in obj.variables)
-  np.testing.assert_allclose([float(f()) for f in obj.regularization_losses],
-                             ref['losses'], rtol=1e-6)
-  a, b = (obj(ref['inputs'], training=True).numpy() for _ in range(2))
-  assert not np.allclose(a, b)  # Dropout active, a fresh mask per call.
-
-
-def test_fine_tuning_moves_trainable_weights_only(tiny_export):
-  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
-  import tf_keras  # pylint: disable=g-import-not-at-top
-  tf_keras.utils.set_random_seed(0)
-  layer = hub.KerasLayer(tiny_export[0], trainable=True)
-  model = tf_keras.Sequential([tf_keras.Input([6]), layer,
-                               tf_keras.layers.Dense(2)])
-  model.compile(optimizer=tf_keras.optimizers.SGD(0.05),
-                loss=tf_keras.losses.SparseCategoricalCrossentropy(
-                    from_logits=True))
-  assert len(layer.losses) == 3  # The regularizers are in the loss.
-  before = {w.name: w.numpy().copy() for w in layer.weights}
-  rng = np.random.RandomState(0)
-  model.fit(rng.uniform(0, 1, [32, 6]).astype(np.float32),
-            np.arange(32) % 2, epochs=3, batch_size=8, verbose=0)
-  for w in layer.weights:
-    moved = not np.array_equal(before[w.name], w.numpy())
-    if w.name.startswith('frozen/') or 'seed_generator' in w.name:
-      continue
-    assert moved, w.name
-  for w in layer.weights:
-    if w.name.startswith('frozen/'):  # trainable=False in Keras: frozen.
-      np.testing.assert_array_equal(before[w.name], w.numpy())
+  def test_fine_tuning_moves_trainable_weights_only(self, exported):
+    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+    import tf_keras  # pylint: disable=g-import-not-at-top
+    tf_keras.utils.set_random_seed(0)
+    layer = hub.KerasLayer(exported[0], trainable=True)
+    model = tf_keras.Sequential([tf_keras.Input([6]), layer,
+                                 tf_keras.layers.Dense(2)])
+    model.compile(optimizer=tf_keras.optimizers.SGD(0.05),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True))
+    assert len(layer.losses) == 3  # The regularizers are in the loss.
+    before = {w.name: w.numpy().copy() for w in layer.weights}
+    rng = np.random.RandomState(0)
+    model.fit(rng.uniform(0, 1, [32, 6]).astype(np.float32),
+              np.arange(32) % 2, epochs=3, batch_size=8, verbose=0)
+    for w in layer.weights:
+      moved = not np.array_equal(before[w.name], w.numpy())
+      if w.name.startswith('frozen/') or 'seed_generator' in w.name:
+        continue
+      assert moved, w.name
+    for w in layer.weights:
+      if w.name.startswith('frozen/'):  # trainable=False in Keras: frozen.
+        np.testing.assert_array_equal(before[w.name], w.numpy())
 
 
 # ---------------------------------------------------------------------------

@@ -153,7 +153,8 @@ def test_lowlevel_scaffold_tests_pass_untouched(lowlevel_recipe):
   assert 'test_recipe_has_regression_tests[scaffold_low] PASSED' in proc.stdout
   for test in ('test_end_to_end_command_line', 'test_golden_outputs',
                'test_fine_tuning_through_keras_layer_lowers_loss'):
-    assert f'test_scaffold_low_export.py::{test} PASSED' in proc.stdout
+    assert (f'test_scaffold_low_export.py::TestLowLevelFamily::{test} PASSED'
+            in proc.stdout), proc.stdout[-3000:]
 
 
 def test_refuses_an_existing_recipe(repo_copy):

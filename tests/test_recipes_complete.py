@@ -49,7 +49,8 @@ def test_recipe_has_regression_tests(name):
   # A family contract's tests run in the file that declares its member
   # (`recipe='NAME'`), on NAME_export.py's command line.
   member = f"recipe='{name}'" in source
-  for family in re.findall(r'^import (\w+_family)$', source, flags=re.M):
+  for family in re.findall(r'^import (\w+_family)(?: as \w+)?$', source,
+                           flags=re.M):
     with open(os.path.join(ROOT, 'tests', f'{family}.py')) as f:
       source += f.read()
   assert f"'{name}_export.py'" in source or (

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import (assert_card_code_runs, ROOT, TESTDATA, assert_golden, assert_ok,
+import lowlevel_family
+from conftest import (ROOT, TESTDATA, assert_golden, assert_ok,  # pylint: disable=g-multiple-import,g-bad-import-order
                       assert_one_line_error, run_script)
 
 DATA = os.path.join(TESTDATA, 'text_embedding')
-GOLDEN = os.path.join(DATA, 'golden', 'text_embedding.npz')
 GOLDEN_CKPT = os.path.join(DATA, 'golden', 'from_checkpoint.npz')
 TINY = '--gin_file=configs/text_embedding/tiny.gin'
 
@@ -186,17 +186,6 @@ def export_ckpt(session_tmp):
   return out, proc
 
 
-@pytest.fixture(scope='session')
-def export_committed(session_tmp):
-  """The committed tiny file (the golden's source); verified elsewhere."""
-  out = str(session_tmp / 'te_committed')
-  proc = run_script('text_embedding_export.py', TINY,
-                    f'--embedding_file={os.path.join(DATA, "vectors.txt")}',
-                    f'--export_dir={out}', '--noverify')
-  assert_ok(proc)
-  return out, proc
-
-
 def record(export_dir):
   with open(os.path.join(export_dir, 'assets.extra',
                          'export_record.json')) as f:
@@ -207,6 +196,23 @@ def embed(export_dir, sentences):
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   obj = hub.load(export_dir)
   return obj(tf.constant(sentences, tf.string), training=False).numpy(), obj
+
+
+# ---------------------------------------------------------------------------
+# The low-level family's contract on the committed tiny file.
+
+class TestLowLevelFamily(lowlevel_family.Contract):
+  member = lowlevel_family.Member(
+      recipe='text_embedding', args=(TINY, '--embedding_file={data}/vectors.txt'),
+      golden='text_embedding.npz',
+      bad_choice=("COMBINER = 'max'",
+                  "gin: text_embedding.combiner = 'max' is invalid: use "
+                  "'sqrtn' or 'mean' or 'sum'"))
+
+  def test_words_the_tokenizer_cannot_produce_are_reported(self, exported):
+    # The committed file has words the default tokenizer cannot produce.
+    stderr = exported[1].stderr
+    assert '2 of 14 words' in stderr and "'Paris'" in stderr, stderr
 
 
 # ---------------------------------------------------------------------------
@@ -341,14 +347,6 @@ def test_fine_tuning_changes_table_and_lowers_loss(export_a, files):
   assert moved[touched].min() > 1e-3, moved
 
 
-def test_golden_outputs(export_committed):
-  out, proc = export_committed
-  assert 'NOT verified' in proc.stdout
-  # The committed file has words the default tokenizer cannot produce.
-  assert '2 of 14 words' in proc.stderr and "'Paris'" in proc.stderr
-  assert_golden(out, GOLDEN)
-
-
 def test_golden_outputs_from_checkpoint(export_ckpt):
   assert_golden(export_ckpt[0], GOLDEN_CKPT)
 
@@ -462,11 +460,3 @@ def test_large_file_streams_into_one_copy_of_the_table(tmp_path, export_a):
                              atol=1e-6)
   np.testing.assert_allclose(got[1], vec(17) * np.sqrt(2), atol=1e-6)
   np.testing.assert_array_equal(got[2], 0)
-
-
-def test_model_card_code_runs(export_committed):
-  """Every code block of the model cards runs as published (tf_keras with
-  hub.KerasLayer, Keras 3 with TFSMLayer), against this export."""
-  out = export_committed[0]
-  tf_keras_blocks, keras3_blocks = assert_card_code_runs(out)
-  assert tf_keras_blocks and keras3_blocks

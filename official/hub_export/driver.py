@@ -26,6 +26,7 @@ The script ends with `driver.run(export, recipe='name')`. The driver:
 
 import dataclasses
 import importlib.util  # pylint: disable=unused-import  (gin's include search needs it loaded)
+import io
 import os
 import re
 import shutil
@@ -157,14 +158,35 @@ def _gin_include_search():
           return _exists(path)
         except TypeError:
           return False
-      readers[i] = (reader, safe_exists)
+      exists = safe_exists
+    if not getattr(reader, 'records_gin_text', False):
+      reader = _recording(reader)
+    readers[i] = (reader, exists)
   if record.REPO_ROOT not in gin.config._LOCATION_PREFIXES:  # pylint: disable=protected-access
     gin.add_config_file_search_path(record.REPO_ROOT)
+
+
+# The text of every gin file parsed (included ones too), for the macro check.
+_GIN_TEXTS: List[str] = []
+
+
+def _recording(reader):
+  """A gin file reader that also keeps the text it hands to gin."""
+  def read(path):
+    with reader(path) as f:
+      text = f.read()
+    if isinstance(text, bytes):
+      text = text.decode('utf-8')
+    _GIN_TEXTS.append(text)
+    return io.StringIO(text)
+  read.records_gin_text = True
+  return read
 
 
 def parse_gin(files: Sequence[str], params: Sequence[str]) -> None:
   """Parses gin files/bindings; raises ExportError (one line) on problems."""
   _gin_include_search()
+  _GIN_TEXTS[:] = list(params)
   resolved = []
   for f in files:
     if not os.path.exists(f) and os.path.exists(
@@ -218,8 +240,12 @@ def _macros_bound_and_used():
 
 def _check_macros_used():
   """A macro nothing reads is a typo or an old name: without this check it
-  would be ignored silently (gin accepts any `NAME = value` line)."""
+  would be ignored silently (gin accepts any `NAME = value` line). A macro
+  some config file reads (`%NAME`) counts as read even where a binding that
+  read it was overridden (`resnet.depth = 101` instead of `DEPTH = 101`)."""
   bound, used = _macros_bound_and_used()
+  for text in _GIN_TEXTS:
+    used.update(re.findall(r'%([A-Za-z_][\w./]*)', text))
   for name in sorted(bound - used):
     upper = name.upper()
     hint = (f'the macro is {upper} (gin macros are UPPER_CASE; README, '

@@ -97,6 +97,11 @@ def load(path: str) -> Loaded:
     raise spec.ExportError(f'--model_path {path} does not exist: pass a '
                            '.keras file or a KerasHub preset directory')
   path = os.path.abspath(path)
+  # Layers made without a seed (Dropout's SeedGenerator) draw one from the
+  # global random state when the model is rebuilt: seed it, so that the same
+  # file exports the same bytes (the trained weights come from the file).
+  keras, _ = _import_keras()
+  keras.utils.set_random_seed(0)
   if os.path.isdir(path):
     return _load_preset(path)
   return _load_keras_file(path)
