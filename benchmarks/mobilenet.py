@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # pylint: disable=g-import-not-at-top
 import resnet  # pylint: disable=g-import-not-at-top
-from common import MB, Row  # pylint: disable=g-import-not-at-top
+from common import MB  # pylint: disable=g-import-not-at-top
 
 MODELS = sorted(os.path.basename(p)[:-len('.gin')] for p in glob.glob(
     os.path.join(common.ROOT, 'configs', 'mobilenet', 'mobilenet_*_224.gin')))
@@ -93,7 +93,6 @@ def compare(model, workdir, repeats=3, quick=False, verified=True, rounds=1):
   logs = os.path.join(workdir, 'logs')
   os.makedirs(logs, exist_ok=True)
   d = lambda n: os.path.join(workdir, n)
-  log = lambda n: os.path.join(logs, f'{n}.log')
   for n in os.listdir(workdir):
     if n.startswith(('ours_', 'mg_')):
       shutil.rmtree(d(n), ignore_errors=True)
@@ -104,67 +103,14 @@ def compare(model, workdir, repeats=3, quick=False, verified=True, rounds=1):
         '--experiment=mobilenet_imagenet', f'--checkpoint_path={ck["prefix"]}',
         '--params_override=' + ','.join(
             f'task.model.backbone.mobilenet.{k}={v}' for k, v in bb.items())]
-  # Exports, interleaved as in resnet.py.
-  def theirs(i):
-    return (common.timed(mg + [f'--export_dir={d(f"mg_cls{i}")}'],
-                         log(f'mg_cls{i}'), cwd=workdir),
-            common.timed(mg + [f'--export_dir={d(f"mg_fv{i}")}',
-                               '--skip_logits_layer'], log(f'mg_fv{i}'),
-                         cwd=workdir))
-  def ours_run(i):
-    return common.timed(
-        ours_cmd(model, ck['prefix'], d(f'ours_noverify{i}'), False),
-        log(f'ours_noverify{i}'))
-  runs = common.interleaved(dict(theirs=theirs, ours=ours_run), rounds)
-  for i in range(1, rounds):
-    for n in ('mg_cls', 'mg_fv', 'ours_noverify'):
-      shutil.rmtree(d(f'{n}{i}'), ignore_errors=True)
-  ours = resnet._median_run(runs['ours'], lambda r: r.wall_s)  # pylint: disable=protected-access
-  mg_cls, mg_fv = resnet._median_run(  # pylint: disable=protected-access
-      runs['theirs'], lambda r: r[0].wall_s + r[1].wall_s)
-  ours_v = (common.timed(
-      ours_cmd(model, ck['prefix'], d('ours_verified'), True),
-      log('ours_verified')) if verified else None)
-  opts = lambda **kw: resnet.image_opts(quick, **kw)
-  norm = dict(mean=resnet.MEAN, std=resnet.STD)
-  res = common.consumers(
-      [('ours_fv', os.path.join(d('ours_noverify0'), 'feature_vector'),
-        opts(finetune=True)),
-       ('mg_fv', d('mg_fv0'), opts(finetune=True, **norm))],
-      workdir, repeats, quick)
-  res.update(common.consumers(
-      [('ours_cls', os.path.join(d('ours_noverify0'), 'classification'),
-        opts()), ('mg_cls', d('mg_cls0'), opts(**norm))],
-      workdir, repeats, quick))
-  fv, mfv, cls, mcls = (res[n] for n in ('ours_fv', 'mg_fv', 'ours_cls',
-                                          'mg_cls'))
-  theirs_wall = mg_cls.wall_s + mg_fv.wall_s
-  theirs_mem = max(mg_cls.peak_memory_bytes, mg_fv.peak_memory_bytes)
-  split = common.driver_split(ours.stdout)
-  rows = [
-      Row('export wall time, feature vector + classification, --noverify',
-          ours.wall_s, theirs_wall, 's', None,
-          f'theirs: classification {mg_cls.wall_s:.1f} s + '
-          f'--skip_logits_layer {mg_fv.wall_s:.1f} s; ours both in one process'
-          + (f' (driver: export {split[0]:.1f} s)' if split else '')
-          + resnet._rounds(runs, rounds,  # pylint: disable=protected-access
-                           lambda r: r[0].wall_s + r[1].wall_s)),
-      Row('export peak memory, --noverify', ours.peak_memory_bytes / MB,
-          theirs_mem / MB, 'MB', fmt='{:.0f}'),
-  ]
-  rows += resnet._verified_rows(ours, ours_v, theirs_wall, theirs_mem)  # pylint: disable=protected-access
-  for name, a, b, finetune in (('feature_vector', fv, mfv, True),
-                               ('classification', cls, mcls, False)):
-    rows += resnet._model_rows(name, a, b, finetune, opts())  # pylint: disable=protected-access
-  for name, a, b in (('feature_vector', fv, mfv),
-                     ('classification logits', cls, mcls)):
-    rows.append(Row(
-        f'max abs diff ours vs theirs: {name}',
-        common.max_abs_diff(a['npz'], b['npz'])['output'], None,
-        note='theirs fed the normalized images it expects (normalized in '
-        'NumPy, ours in the graph); outputs of a trained net\'s scale, max '
-        f'abs {_max_abs(a["npz"]):.2f}, where one ulp of the input moves '
-        'them by ~1e-5: target 1e-4', absolute_target=1e-4, fmt='{:.2g}'))
+  rows, ours = resnet.compare_vision(
+      workdir, mg, lambda out, verify: ours_cmd(model, ck['prefix'], out,
+                                                verify),
+      repeats, quick, verified, rounds, diff_target=1e-4,
+      diff_note=lambda npz: 'theirs fed the normalized images it expects '
+      '(normalized in NumPy, ours in the graph); outputs of a trained net\'s '
+      f'scale, max abs {_max_abs(npz):.2f}, where one ulp of the input moves '
+      'them by ~1e-5: target 1e-4')
   title = (f'{model}, official.vision classifier vs vision export_tfhub '
            f'({ck["parameters"]:,} parameters, checkpoint '
            f'{ck["checkpoint_bytes"] / MB:.0f} MB with RMSprop slots)')

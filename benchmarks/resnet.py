@@ -102,22 +102,15 @@ def image_opts(quick, **kw):
               budget_s=5 if quick else 20, steps=1 if quick else 3, **kw)
 
 
-def compare(workdir, repeats=3, quick=False, verified=True, legacy=True,
-            rounds=1):
-  """Returns [(title, rows, details)] for the vision and legacy sources."""
-  logs = os.path.join(workdir, 'logs')
-  os.makedirs(logs, exist_ok=True)
+def compare_vision(workdir, mg, ours, repeats, quick, verified, rounds,
+                   diff_target=1e-5,
+                   diff_note=lambda npz: 'theirs fed the normalized images '
+                   'it expects'):
+  """Ours vs Model Garden's vision `export_tfhub` on one checkpoint (ResNet
+  here, MobileNet in mobilenet.py): `mg` is its command without
+  `--export_dir`, `ours(out, verify)` ours. Returns (rows, our run)."""
   d = lambda n: os.path.join(workdir, n)
-  log = lambda n: os.path.join(logs, f'{n}.log')
-  for n in os.listdir(workdir):
-    if n.startswith(('ours_', 'mg_', 'legacy')):
-      shutil.rmtree(d(n), ignore_errors=True)
-  results = []
-
-  # --- Vision classifier vs official.vision.serving.export_tfhub ---
-  ck = _make(MAKE_VISION, workdir, 'vision_ckpt')
-  mg = [common.PY, '-m', 'official.vision.serving.export_tfhub',
-        '--experiment=resnet_imagenet', f'--checkpoint_path={ck["prefix"]}']
+  log = lambda n: os.path.join(workdir, 'logs', f'{n}.log')
   # Exports, interleaved (see bert.py): theirs (classification, then
   # --skip_logits_layer) and ours (--noverify) alternate for `rounds` rounds.
   def theirs(i):
@@ -127,16 +120,16 @@ def compare(workdir, repeats=3, quick=False, verified=True, legacy=True,
                                '--skip_logits_layer'], log(f'mg_fv{i}'),
                          cwd=workdir))
   def ours_run(i):
-    return common.timed(ours_cmd(ck['prefix'], d(f'ours_noverify{i}'), False),
+    return common.timed(ours(d(f'ours_noverify{i}'), False),
                         log(f'ours_noverify{i}'))
   runs = common.interleaved(dict(theirs=theirs, ours=ours_run), rounds)
   for i in range(1, rounds):
     for n in ('mg_cls', 'mg_fv', 'ours_noverify'):
       shutil.rmtree(d(f'{n}{i}'), ignore_errors=True)
-  ours = _median_run(runs['ours'], lambda r: r.wall_s)
+  ours_r = _median_run(runs['ours'], lambda r: r.wall_s)
   mg_cls, mg_fv = _median_run(runs['theirs'],
                               lambda r: r[0].wall_s + r[1].wall_s)
-  ours_v = (common.timed(ours_cmd(ck['prefix'], d('ours_verified'), True),
+  ours_v = (common.timed(ours(d('ours_verified'), True),
                          log('ours_verified')) if verified else None)
   res = common.consumers(
       [('ours_fv', os.path.join(d('ours_noverify0'), 'feature_vector'),
@@ -153,32 +146,50 @@ def compare(workdir, repeats=3, quick=False, verified=True, legacy=True,
                                           'mg_cls'))
   theirs_wall = mg_cls.wall_s + mg_fv.wall_s
   theirs_rss = max(mg_cls.peak_memory_bytes, mg_fv.peak_memory_bytes)
-  split = common.driver_split(ours.stdout)
+  split = common.driver_split(ours_r.stdout)
   rows = [
       Row('export wall time, feature vector + classification, --noverify',
-          ours.wall_s, theirs_wall, 's', None,
+          ours_r.wall_s, theirs_wall, 's', None,
           f'theirs: classification {mg_cls.wall_s:.1f} s + '
           f'--skip_logits_layer {mg_fv.wall_s:.1f} s; ours both in one process'
           + (f' (driver: export {split[0]:.1f} s)' if split else '')
           + _rounds(runs, rounds, lambda r: r[0].wall_s + r[1].wall_s)),
-      Row('export peak memory, --noverify', ours.peak_memory_bytes / MB,
+      Row('export peak memory, --noverify', ours_r.peak_memory_bytes / MB,
           theirs_rss / MB, 'MB', fmt='{:.0f}'),
   ]
-  rows += _verified_rows(ours, ours_v, theirs_wall, theirs_rss)
+  rows += _verified_rows(ours_r, ours_v, theirs_wall, theirs_rss)
   rows += _model_rows('feature_vector', fv, mfv, finetune=True,
                       opts=image_opts(quick))
   rows += _model_rows('classification', cls, mcls, finetune=False,
                       opts=image_opts(quick))
-  rows += [
-      Row('max abs diff ours vs theirs: feature_vector',
-          common.max_abs_diff(fv['npz'], mfv['npz'])['output'], None,
-          note='theirs fed the normalized images it expects',
-          absolute_target=1e-5, fmt='{:.2g}'),
-      Row('max abs diff ours vs theirs: classification logits',
-          common.max_abs_diff(cls['npz'], mcls['npz'])['output'], None,
-          note='theirs fed the normalized images it expects',
-          absolute_target=1e-5, fmt='{:.2g}'),
-  ]
+  for name, a, b in (('feature_vector', fv, mfv),
+                     ('classification logits', cls, mcls)):
+    rows.append(Row(f'max abs diff ours vs theirs: {name}',
+                    common.max_abs_diff(a['npz'], b['npz'])['output'], None,
+                    note=diff_note(a['npz']), absolute_target=diff_target,
+                    fmt='{:.2g}'))
+  return rows, ours_r
+
+
+def compare(workdir, repeats=3, quick=False, verified=True, legacy=True,
+            rounds=1):
+  """Returns [(title, rows, details)] for the vision and legacy sources."""
+  logs = os.path.join(workdir, 'logs')
+  os.makedirs(logs, exist_ok=True)
+  d = lambda n: os.path.join(workdir, n)
+  log = lambda n: os.path.join(logs, f'{n}.log')
+  for n in os.listdir(workdir):
+    if n.startswith(('ours_', 'mg_', 'legacy')):
+      shutil.rmtree(d(n), ignore_errors=True)
+  results = []
+
+  # --- Vision classifier vs official.vision.serving.export_tfhub ---
+  ck = _make(MAKE_VISION, workdir, 'vision_ckpt')
+  mg = [common.PY, '-m', 'official.vision.serving.export_tfhub',
+        '--experiment=resnet_imagenet', f'--checkpoint_path={ck["prefix"]}']
+  rows, ours = compare_vision(
+      workdir, mg, lambda out, verify: ours_cmd(ck['prefix'], out, verify),
+      repeats, quick, verified, rounds)
   results.append((
       f'ResNet-50, official.vision classifier vs vision export_tfhub '
       f'({ck["parameters"]:,} parameters, checkpoint '

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 import lowlevel_family
-from conftest import (ROOT, TESTDATA, assert_ok,  # pylint: disable=g-multiple-import,g-bad-import-order
+from conftest import (ROOT, TESTDATA, assert_card_code_runs, assert_ok,  # pylint: disable=g-multiple-import,g-bad-import-order
                       assert_one_line_error, run_script, script_env)
 
 HERE = os.path.join(TESTDATA, 'keras')
@@ -213,6 +213,18 @@ def test_bert_export_equals_keras_hub(bert_export, bert_preset):
   with open(encoder.vocab_file.asset_path.numpy().decode()) as f:
     assert f.read().split('\n')[:-1] == mc.VOCAB
   assert bool(encoder.do_lower_case.numpy())
+
+
+def test_bert_preset_model_cards_run_and_fine_tune(bert_export):
+  """The published way to fine-tune the KerasHub BERT export: every code
+  block of both model cards runs against it, the tf_keras blocks with
+  hub.KerasLayer and the Keras 3 blocks with TFSMLayer (a `fit` on
+  preprocessor + encoder in each)."""
+  out = bert_export[0]
+  tf_keras_blocks, keras3_blocks = assert_card_code_runs(
+      os.path.join(out, 'encoder'), os.path.join(out, 'preprocessor'))
+  assert any('.fit(' in b for b in tf_keras_blocks)
+  assert any('TFSMLayer' in b and '.fit(' in b for b in keras3_blocks)
 
 
 # ---------------------------------------------------------------------------
