@@ -19,13 +19,15 @@ The API (gin `API`, 'auto' picks it from the model):
   * 'model': any functional or Sequential model, as it is: its inputs (one
     tensor, or a dict by input name) and outputs (one tensor, or a dict by
     output name).
-  * 'bert_encoder': a KerasHub `BertBackbone` (a backbone preset, or the
-    backbone of a task preset/`.keras` file), in the TF Hub BERT API:
+  * 'bert_encoder': a KerasHub `BertBackbone` or `AlbertBackbone` (a
+    backbone preset, or the backbone of a task preset/`.keras` file), in the
+    TF Hub BERT API:
       OUT/encoder/        dict(input_word_ids, input_mask, input_type_ids)
                           -> pooled_output, sequence_output,
                              encoder_outputs (one per layer), default
-      OUT/preprocessor/   the preset's WordPiece tokenizer (KerasHub's own
-                          tf.text graph) with .tokenize and .bert_pack_inputs
+      OUT/preprocessor/   the preset's tokenizer (WordPiece as KerasHub's own
+                          tf.text graph, or the SentencePiece model) with
+                          .tokenize and .bert_pack_inputs
   * 'image_classifier': a KerasHub `ImageClassifier` task (ResNet,
     EfficientNet, ... backbones), in the TF Hub image API, float32 RGB
     images in [0, 1] of any size, the preset's ImageConverter scale and
@@ -131,8 +133,8 @@ class Options(spec.Options):
 
 def detect_api(model) -> str:
   import keras_hub  # pylint: disable=g-import-not-at-top
-  if isinstance(model, keras_hub.models.BertBackbone) or isinstance(
-      getattr(model, 'backbone', None), keras_hub.models.BertBackbone):
+  if isinstance(model, BERT_LIKE()) or isinstance(
+      getattr(model, 'backbone', None), BERT_LIKE()):
     return 'bert_encoder'
   if isinstance(model, keras_hub.models.ImageClassifier):
     return 'image_classifier'
@@ -215,7 +217,26 @@ def export_model(ctx, loaded, opts):
 
 
 # ---------------------------------------------------------------------------
-# API 'bert_encoder': KerasHub BertBackbone + WordPiece tokenizer.
+# API 'bert_encoder': KerasHub BertBackbone + WordPiece tokenizer, or
+# AlbertBackbone + SentencePiece tokenizer.
+
+def BERT_LIKE():  # pylint: disable=invalid-name
+  """The KerasHub backbones exported in the TF Hub BERT encoder API: both
+  have segment ids and a pooler (DistilBERT and RoBERTa have neither)."""
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  return (keras_hub.models.BertBackbone, keras_hub.models.AlbertBackbone)
+
+
+def _layer_outputs(backbone):
+  """The output of each Transformer layer, bottom to top. ALBERT applies
+  each group's shared layers several times: one output per application of
+  a group's last layer, in call order (Keras keeps one node per call)."""
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  if isinstance(backbone, keras_hub.models.AlbertBackbone):
+    return [node.outputs[0] for group in backbone.transformer_layers
+            for node in group[-1]._inbound_nodes]  # pylint: disable=protected-access
+  return [l.output for l in backbone.transformer_layers]
+
 
 def _bert_parts(loaded):
   import keras  # pylint: disable=g-import-not-at-top
@@ -223,19 +244,38 @@ def _bert_parts(loaded):
   model = loaded.model
   backbone = (model if isinstance(model, keras_hub.models.Backbone)
               else getattr(model, 'backbone', None))
-  if not isinstance(backbone, keras_hub.models.BertBackbone):
+  if not isinstance(backbone, BERT_LIKE()):
     raise spec.ExportError(
-        f'API bert_encoder needs a KerasHub BertBackbone, got '
-        f'{type(backbone or model).__name__}: set API to \'model\'')
+        f'API bert_encoder needs a KerasHub BertBackbone or AlbertBackbone, '
+        f'got {type(backbone or model).__name__}: set API to \'model\'')
   tokenizer = loaded.tokenizer
   if tokenizer is None and getattr(model, 'preprocessor', None) is not None:
     tokenizer = getattr(model.preprocessor, 'tokenizer', None)
   # The per-layer outputs are those of the backbone's own layers: a model
   # sharing them (no copies), with the backbone's inputs.
   outputs = dict(backbone.output)
-  outputs['encoder_outputs'] = [l.output for l in backbone.transformer_layers]
+  outputs['encoder_outputs'] = _layer_outputs(backbone)
   probe = keras.Model(backbone.inputs, outputs, name='bert_encoder_outputs')
   return backbone, probe, tokenizer
+
+
+def _sentencepiece_tokenize(tokenizer):
+  """KerasHub's SentencePieceTokenizer (ALBERT's) graph: tensorflow_text's
+  SentencepieceTokenizer on the preset's model proto, int32 ragged
+  [batch, (pieces)] as the TF Hub ALBERT preprocessors' `.tokenize`."""
+  import tensorflow_text as tf_text  # pylint: disable=g-import-not-at-top
+  sp = tf_text.SentencepieceTokenizer(model=tokenizer.proto,
+                                      out_type=tf.int32)
+  tokenize = lambda sentences: sp.tokenize(sentences)
+  tokenize.resources = {'sentencepiece': sp}  # Saved with the export.
+  return tokenize
+
+
+def _tokenize_fn(tokenizer):
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  if isinstance(tokenizer, keras_hub.tokenizers.SentencePieceTokenizer):
+    return _sentencepiece_tokenize(tokenizer)
+  return _wordpiece_tokenize(tokenizer)
 
 
 def _wordpiece_tokenize(tokenizer):
@@ -248,8 +288,9 @@ def _wordpiece_tokenize(tokenizer):
   if not isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
     raise spec.ExportError(
         f'the preset\'s tokenizer is a {type(tokenizer).__name__}; the BERT '
-        'preprocessor is made from a WordPiece tokenizer (BertTokenizer): '
-        'export the encoder of another family with API \'model\'')
+        'preprocessor is made from a WordPiece tokenizer (BertTokenizer) or '
+        'a SentencePiece one (AlbertTokenizer): export the encoder of '
+        'another family with API \'model\'')
   tokenizer._maybe_initialized_tf()  # pylint: disable=protected-access
   pattern = wp.get_special_tokens_pattern(
       tokenizer._special_tokens_for_splitting())  # pylint: disable=protected-access
@@ -278,7 +319,7 @@ def build_bert_preprocessor(tokenizer, seq_length):
   import keras_hub  # pylint: disable=g-import-not-at-top
   bert_family = _bert_family()
   from official.nlp.modeling import layers as mg_layers  # pylint: disable=g-import-not-at-top
-  tokenize = _wordpiece_tokenize(tokenizer)
+  tokenize = _tokenize_fn(tokenizer)
   special = dict(vocab_size=tokenizer.vocabulary_size(),
                  padding_id=tokenizer.pad_token_id,
                  start_of_sequence_id=tokenizer.cls_token_id,
@@ -311,7 +352,8 @@ def build_bert_preprocessor(tokenizer, seq_length):
 
   mine = tf.function(tokenize, autograph=False)
   check_text = bert_family.SENTENCES + CHECK_TEXT
-  got = mine(tf.constant(check_text)).merge_dims(1, 2).to_list()
+  got = mine(tf.constant(check_text))
+  got = (got.merge_dims(1, 2) if got.ragged_rank == 2 else got).to_list()
   want = run_tokenizer(tf.constant(check_text)).to_list()
   bad = [t for t, g, w in zip(check_text, got, want) if g != w]
   if bad:
@@ -319,9 +361,10 @@ def build_bert_preprocessor(tokenizer, seq_length):
         f'the exported tokenizer differs from KerasHub\'s {type(tokenizer).__name__} '
         f'on {bad[0][:40]!r}: this KerasHub version is not supported by the '
         'preprocessor export; export the encoder alone with '
-        "--gin_params='keras_export.exports = [\"encoder\"]'")
+        "--gin_params='keras.exports = [\"encoder\"]'")
 
-  tok_obj = writer.reusable(tokenize, variables=[], trainable_variables=[])
+  tok_obj = writer.reusable(tokenize, variables=[], trainable_variables=[],
+                            track=getattr(tokenize, 'resources', None))
   tok_obj.get_special_tokens_dict = writer.Reusable()
   tok_obj.get_special_tokens_dict.__call__ = tf.function(
       lambda: dict(special), input_signature=[])
@@ -346,6 +389,11 @@ def _vocab_attributes(tokenizer, tmp):
   """`vocab_file` (asset) and `do_lower_case`, as the TF Hub BERT encoders
   carry them for code that builds its own tokenizer from them."""
   import keras_hub  # pylint: disable=g-import-not-at-top
+  if isinstance(tokenizer, keras_hub.tokenizers.SentencePieceTokenizer):
+    path = os.path.join(tmp, 'sp.model')  # As the TF Hub ALBERTs.
+    with open(path, 'wb') as f:
+      f.write(tokenizer.proto)
+    return dict(sp_model_file=tf.saved_model.Asset(path))
   if not isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
     return {}
   path = os.path.join(tmp, 'vocab.txt')
@@ -403,7 +451,7 @@ def export_bert(ctx, loaded, opts):
       raise spec.ExportError(
           f'{loaded.path} has no tokenizer (tokenizer.json): save it to the '
           'preset with tokenizer.save_to_preset(dir), or export the encoder '
-          "alone with --gin_params='keras_export.exports = [\"encoder\"]'")
+          "alone with --gin_params='keras.exports = [\"encoder\"]'")
     if tokenizer.vocabulary_size() != backbone.vocabulary_size:
       raise spec.ExportError(
           f'the tokenizer has {tokenizer.vocabulary_size()} tokens but the '

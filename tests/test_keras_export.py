@@ -170,15 +170,13 @@ def test_end_to_end_bert_preset(bert_export):
     assert config['class'].endswith('BertBackbone')
 
 
-def test_bert_export_equals_keras_hub(bert_export, bert_preset):
-  """The preprocessor gives the ids of KerasHub's own
-  BertTextClassifierPreprocessor (one and two segments), and the encoder
-  KerasHub's BertBackbone outputs on them."""
+def _assert_equals_keras_hub(out, ref, vocab_size, ragged_rank, layers):
+  """The preprocessor gives the ids of KerasHub's own preprocessor (one and
+  two segments), and the encoder KerasHub's backbone outputs on them."""
   import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
   import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
   from official.hub_export import bert_family  # pylint: disable=g-import-not-at-top
   mc = _make_checkpoint()
-  out, ref = bert_export[0], bert_preset[1]
   pre = hub.load(os.path.join(out, 'preprocessor'))
   sentences = tf.constant(mc.SENTENCES)
   single = pre(sentences)
@@ -193,10 +191,11 @@ def test_bert_export_equals_keras_hub(bert_export, bert_preset):
     np.testing.assert_array_equal(packed['input_mask'],
                                   ref[f'{prefix}_padding_mask'].astype(int))
   tokens = pre.tokenize(sentences)
-  assert isinstance(tokens, tf.RaggedTensor) and tokens.ragged_rank == 2
+  assert isinstance(tokens, tf.RaggedTensor)
+  assert tokens.ragged_rank == ragged_rank
   special = pre.tokenize.get_special_tokens_dict()
   assert {k: int(v) for k, v in special.items()} == dict(
-      vocab_size=len(mc.VOCAB), padding_id=0, start_of_sequence_id=2,
+      vocab_size=vocab_size, padding_id=0, start_of_sequence_id=2,
       end_of_segment_id=3, mask_id=4)
   encoder = hub.load(os.path.join(out, 'encoder'))
   outputs = encoder(single, training=False)
@@ -205,14 +204,52 @@ def test_bert_export_equals_keras_hub(bert_export, bert_preset):
   np.testing.assert_allclose(outputs['sequence_output'],
                              ref['sequence_output'], atol=1e-5)
   np.testing.assert_array_equal(outputs['default'], outputs['pooled_output'])
-  assert len(outputs['encoder_outputs']) == 2
+  assert len(outputs['encoder_outputs']) == layers
   np.testing.assert_array_equal(outputs['encoder_outputs'][-1],
                                 outputs['sequence_output'])
   assert set(outputs) == set(bert_family.ENCODER_SPEC.outputs)
+  return encoder
+
+
+def test_bert_export_equals_keras_hub(bert_export, bert_preset):
+  """BertBackbone + BertTokenizer (WordPiece): KerasHub's
+  BertTextClassifierPreprocessor and backbone outputs."""
+  mc = _make_checkpoint()
+  encoder = _assert_equals_keras_hub(bert_export[0], bert_preset[1],
+                                     len(mc.VOCAB), ragged_rank=2, layers=2)
   # As the TF Hub BERT encoders: the vocabulary and casing travel along.
   with open(encoder.vocab_file.asset_path.numpy().decode()) as f:
     assert f.read().split('\n')[:-1] == mc.VOCAB
   assert bool(encoder.do_lower_case.numpy())
+
+
+@pytest.fixture(scope='session')
+def albert_preset(session_tmp):
+  path = str(session_tmp / 'albert_preset')
+  return path, _keras3('albert', path)
+
+
+def test_albert_preset_equals_keras_hub(albert_preset, tmp_path):
+  """AlbertBackbone + AlbertTokenizer (SentencePiece) in the same API: the
+  ids of KerasHub's AlbertTextClassifierPreprocessor, the backbone's
+  outputs, one encoder output per application of the shared layer; the
+  SentencePiece model travels along as `sp_model_file`, as on the TF Hub
+  ALBERTs."""
+  out = str(tmp_path / 'albert')
+  proc = _export(out, albert_preset[0],
+                 f'--gin_params=keras.seq_length = {SEQ_LENGTH}')
+  assert proc.stdout.count('checks passed') == 2, proc.stdout
+  config = _record(os.path.join(out, 'encoder'))['source']['inputs'][
+      'preset/config.json']
+  assert config['api'] == 'bert_encoder'
+  assert config['class'].endswith('AlbertBackbone')
+  encoder = _assert_equals_keras_hub(out, albert_preset[1], 40,
+                                     ragged_rank=1, layers=3)
+  with open(encoder.sp_model_file.asset_path.numpy().decode(), 'rb') as f, \
+      open(os.path.join(albert_preset[0], 'assets', 'tokenizer',
+                        'vocabulary.spm'), 'rb') as g:
+    assert f.read() == g.read()
+  assert not hasattr(encoder, 'vocab_file')
 
 
 def test_bert_preset_model_cards_run_and_fine_tune(bert_export):
@@ -276,6 +313,27 @@ def test_end_to_end_vit_preset(session_tmp):
   sig = fv.signatures['serving_default']
   assert sig.structured_input_signature[1]['images'].shape.as_list() == [
       None, 32, 32, 3]
+
+
+@pytest.mark.slow
+def test_end_to_end_efficientnet_preset(session_tmp):
+  """An EfficientNet classifier (MBConv blocks, squeeze-and-excite, batch
+  norm): both exports verified; features and logits equal KerasHub's own
+  pooler output and predict on the same images."""
+  import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
+  preset = str(session_tmp / 'efficientnet_preset')
+  ref = _keras3('efficientnet', preset)
+  out = str(session_tmp / 'efficientnet_export')
+  proc = _export(out, preset)
+  assert proc.stdout.count('checks passed') == 2, proc.stdout
+  for name in ('feature_vector', 'classification'):
+    assert _record(os.path.join(out, name))['verification']['failed'] == 0
+  cls = hub.load(os.path.join(out, 'classification'))
+  np.testing.assert_allclose(cls(ref['images'], training=False),
+                             ref['logits'], atol=1e-5)
+  fv = hub.load(os.path.join(out, 'feature_vector'))
+  np.testing.assert_allclose(fv(ref['images'], training=False),
+                             ref['feature_vector'], atol=1e-5)
 
 
 @pytest.mark.slow

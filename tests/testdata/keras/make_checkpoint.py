@@ -12,7 +12,8 @@ explicitly).
     .venv/bin/python tests/testdata/keras/make_checkpoint.py
 
 Also writes, for the tests, tiny KerasHub presets with the Keras 3 outputs
-the exports must reproduce (`--kind=bert|resnet|vit|tiny DIR`: DIR and DIR.npz).
+the exports must reproduce (`--kind=bert|albert|resnet|vit|efficientnet|tiny DIR`:
+DIR and DIR.npz).
 """
 import os
 
@@ -101,6 +102,50 @@ def bert_preset(directory, seed=1):
       sequence_output=out['sequence_output'])
 
 
+def sentencepiece_proto(vocabulary_size=40):
+  """A tiny unigram SentencePiece model with ALBERT's special tokens
+  (<pad>=0, <unk>=1, [CLS]=2, [SEP]=3, [MASK]=4), from a fixed corpus."""
+  import io  # pylint: disable=g-import-not-at-top
+  import sentencepiece as spm  # pylint: disable=g-import-not-at-top
+  words = [w for w in VOCAB[31:] if w.isascii() and w.isalpha()]
+  rng = np.random.RandomState(0)
+  model = io.BytesIO()
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter([' '.join(rng.choice(words, 8))
+                              for _ in range(300)]),
+      model_writer=model, vocab_size=vocabulary_size, pad_id=0, unk_id=1,
+      bos_id=-1, eos_id=-1, pad_piece='<pad>', model_type='unigram',
+      user_defined_symbols=['[CLS]', '[SEP]', '[MASK]'], minloglevel=2)
+  return model.getvalue()
+
+
+def albert_preset(directory, seed=5):
+  """A tiny AlbertBackbone (3 layers sharing one group, embedding 8, hidden
+  16) and its AlbertTokenizer (SentencePiece)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(seed)
+  tokenizer = keras_hub.tokenizers.AlbertTokenizer(proto=sentencepiece_proto())
+  backbone = keras_hub.models.AlbertBackbone(
+      vocabulary_size=tokenizer.vocabulary_size(), num_layers=3, num_heads=2,
+      num_groups=1, num_inner_repetitions=1, embedding_dim=8, hidden_dim=16,
+      intermediate_dim=32, max_sequence_length=64)
+  backbone.save_to_preset(directory)
+  tokenizer.save_to_preset(directory)
+  preprocessor = keras_hub.models.AlbertTextClassifierPreprocessor(
+      tokenizer, sequence_length=SEQ_LENGTH)
+  single = preprocessor(np.array(SENTENCES))
+  pair = preprocessor(x=(np.array(SENTENCES[:3]), np.array(SENTENCES[3:])))
+  out = backbone(single, training=False)
+  return dict(
+      single_token_ids=single['token_ids'], single_segment_ids=single[
+          'segment_ids'], single_padding_mask=single['padding_mask'],
+      pair_token_ids=pair['token_ids'], pair_segment_ids=pair['segment_ids'],
+      pair_padding_mask=pair['padding_mask'],
+      pooled_output=out['pooled_output'],
+      sequence_output=out['sequence_output'])
+
+
 IMAGE_SIZE = 32
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -164,6 +209,46 @@ def vit_preset(directory, seed=4):
   return dict(images=images, logits=task.predict(images * 255.0, verbose=0))
 
 
+def efficientnet_preset(directory, seed=6):
+  """A tiny EfficientNetImageClassifier (two MBConv stages at width 0.25,
+  3 classes) with its ImageConverter (ImageNet mean/std on 0-255 pixels)
+  and non-trivial batch-norm statistics."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import keras_hub  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(seed)
+  backbone = keras_hub.models.EfficientNetBackbone(
+      stackwise_width_coefficients=[0.25] * 2,
+      stackwise_depth_coefficients=[1.0] * 2, stackwise_kernel_sizes=[3, 3],
+      stackwise_num_repeats=[1, 1], stackwise_input_filters=[32, 16],
+      stackwise_output_filters=[16, 24], stackwise_expansion_ratios=[1, 6],
+      stackwise_squeeze_and_excite_ratios=[0.25, 0.25],
+      stackwise_strides=[1, 2], stackwise_block_types=['v1', 'v1'],
+      stackwise_force_input_filters=[0, 0],
+      stackwise_nores_option=[False, False], dropout=0.0)
+  converter = keras_hub.layers.EfficientNetImageConverter(
+      image_size=(IMAGE_SIZE, IMAGE_SIZE),
+      scale=[1 / (255 * s) for s in STD],
+      offset=[-m / s for m, s in zip(MEAN, STD)])
+  task = keras_hub.models.EfficientNetImageClassifier(
+      backbone=backbone, num_classes=3,
+      preprocessor=keras_hub.models.EfficientNetImageClassifierPreprocessor(
+          image_converter=converter))
+  rng = np.random.RandomState(seed)
+  for w in task.weights:
+    if w.path.endswith('moving_mean'):
+      w.assign(rng.normal(0, 0.1, tuple(w.shape)).astype(np.float32))
+    elif w.path.endswith('moving_variance'):
+      w.assign(rng.uniform(0.5, 1.5, tuple(w.shape)).astype(np.float32))
+  task.save_to_preset(directory)
+  images = rng.uniform(0, 1, [3, IMAGE_SIZE, IMAGE_SIZE, 3]).astype(
+      np.float32)
+  pixels = images * 255.0
+  features = keras.Model(task.inputs, task.pooler.output)(
+      converter(pixels), training=False)
+  return dict(images=images, logits=task.predict(pixels, verbose=0),
+              feature_vector=features)
+
+
 def tiny_reference(seed=3):
   """The committed tiny.keras model's Keras 3 outputs and losses."""
   import keras  # pylint: disable=g-import-not-at-top
@@ -187,7 +272,9 @@ def write(kind, directory):
   if kind == 'lambda':
     lambda_model(directory + '.keras')
     return
-  make = {'bert': bert_preset, 'resnet': resnet_preset, 'vit': vit_preset}
+  make = {'bert': bert_preset, 'albert': albert_preset,
+          'resnet': resnet_preset, 'vit': vit_preset,
+          'efficientnet': efficientnet_preset}
   reference = (make[kind](directory) if kind in make else tiny_reference())
   np.savez(directory + '.npz', **{k: np.asarray(v)
                                   for k, v in reference.items()})
