@@ -351,3 +351,29 @@ def test_package_refuses_a_variation_with_savedmodel_files(tmp_path):
   with pytest.raises(ExportError, match='variables: a TFLite variation holds '
                      'only model.tflite and assets.extra/'):
     package.collect(str(d))
+
+
+@pytest.mark.parametrize('config,size_from', [
+    ('SEQ_LENGTH = 24\nbert.seq_length = %SEQ_LENGTH\nVOCAB_SIZE = 100\n',
+     'SEQ_LENGTH'),
+    # Exports written before the macros were upper case.
+    ('seq_length = 24\nexport_options.seq_length = %seq_length\n'
+     'vocab_size = 100\n', 'seq_length'),
+    ('keras.seq_length = 24\n', 'keras.seq_length')])
+def test_encoder_sequence_length_from_the_operative_config(
+    tmp_path, config, size_from):
+  """The TFLite input size of a text encoder comes from the export's
+  operative config, whichever recipe version wrote it."""
+  extra = tmp_path / 'assets.extra'
+  extra.mkdir()
+  (extra / 'operative_config.gin').write_text(config)
+  rec = {'export': 'encoder', 'api': {'task': 'text-embedding', 'inputs': {
+      'specs': [{'name': n, 'dtype': 'int32', 'shape': [None, None]}
+                for n in ('input_word_ids', 'input_mask', 'input_type_ids')]}}}
+  p = tflite.plan(str(tmp_path), rec)
+  assert p.size_from == f'operative_config.gin {size_from}'
+  assert p.inputs['input_word_ids']['shape'] == [None, 24]
+  (extra / 'operative_config.gin').write_text('x = 1\n')
+  with pytest.raises(ExportError, match='sets no SEQ_LENGTH: pass '
+                     '--input_size=N'):
+    tflite.plan(str(tmp_path), rec)

@@ -22,7 +22,7 @@ per op at run time; `tf.lite.Optimize.DEFAULT`, no representative data) and
 
 Shapes: TFLite plans its tensors ahead, so every dimension but the batch is
 fixed at conversion: images at the recipe's `IMAGE_SIZE`, BERT/ALBERT
-encoder inputs at its `seq_length` (both read from the export's
+encoder inputs at its `SEQ_LENGTH` (both read from the export's
 `operative_config.gin`; `input_size=` overrides). The batch stays dynamic
 (`-1` in the signature): the interpreter's signature runner resizes it per
 call. Verification runs batch 1 and a larger batch to prove it.
@@ -59,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -164,19 +164,26 @@ def read_export(saved_model_dir: str) -> dict:
   return rec
 
 
-def _operative_macro(saved_model_dir: str, names: Sequence[str]
-                     ) -> Optional[int]:
+def _operative_binding(saved_model_dir: str, names: Sequence[str]
+                       ) -> Tuple[Optional[str], Optional[int]]:
+  """(name, value) of the first of `names` the export's operative config
+  sets to an integer, else (None, None)."""
   path = os.path.join(saved_model_dir, record_lib.EXTRA,
                       record_lib.OPERATIVE_CONFIG)
   if not os.path.isfile(path):
-    return None
+    return None, None
   with open(path) as f:
     text = f.read()
   for name in names:
     m = re.search(rf'^{re.escape(name)} = (\d+)\s*$', text, re.M)
     if m:
-      return int(m.group(1))
-  return None
+      return name, int(m.group(1))
+  return None, None
+
+
+def _operative_macro(saved_model_dir: str, names: Sequence[str]
+                     ) -> Optional[int]:
+  return _operative_binding(saved_model_dir, names)[1]
 
 
 @dataclasses.dataclass
@@ -199,14 +206,17 @@ def plan(saved_model_dir: str, rec: dict, input_size: Optional[int] = None
   needs = any(d is None for s in specs for d in (s['shape'] or [None])[1:])
   size_from = ''
   if needs and input_size is None:
-    macro = ('IMAGE_SIZE',) if image else ('seq_length',)
-    input_size = _operative_macro(saved_model_dir, macro)
+    # Exports of earlier versions name the macro in lower case; the Keras 3
+    # recipe binds its option directly.
+    macro = (('IMAGE_SIZE',) if image else
+             ('SEQ_LENGTH', 'seq_length', 'keras.seq_length'))
+    found, input_size = _operative_binding(saved_model_dir, macro)
     if input_size is None:
       raise UsageError(f'{name}: its inputs have dynamic sizes and its '
                        f'operative_config.gin sets no {macro[0]}: pass '
                        '--input_size=N (TFLite fixes every dimension but the '
                        'batch)')
-    size_from = f'{record_lib.OPERATIVE_CONFIG} {macro[0]}'
+    size_from = f'{record_lib.OPERATIVE_CONFIG} {found}'
   elif needs:
     size_from = '--input_size'
   inputs = {}
@@ -215,7 +225,7 @@ def plan(saved_model_dir: str, rec: dict, input_size: Optional[int] = None
     fixed = [None] + [input_size if d is None else d for d in shape[1:]]
     inputs[s['name']] = {'dtype': s['dtype'], 'shape': fixed}
   return Plan(name, inputs, input_size if needs else None, size_from,
-              _operative_macro(saved_model_dir, ('vocab_size',)))
+              _operative_macro(saved_model_dir, ('VOCAB_SIZE', 'vocab_size')))
 
 
 def cases_for(p: Plan, batches: Sequence[int] = CASE_BATCHES, seed: int = 0
