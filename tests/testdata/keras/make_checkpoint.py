@@ -170,8 +170,16 @@ def resnet_preset(directory, seed=2):
       backbone=backbone, num_classes=5,
       preprocessor=keras_hub.models.ResNetImageClassifierPreprocessor(
           image_converter=converter))
+  return _saved_with_outputs(task, converter, directory, seed)
+
+
+def _saved_with_outputs(task, converter, directory, seed):
+  """Gives `task` non-trivial batch-norm statistics (as training leaves
+  them), saves it as a preset and returns KerasHub's outputs on random
+  images: its whole pipeline on 0-255 pixels (converter, backbone, head)
+  and the pooled features."""
+  import keras  # pylint: disable=g-import-not-at-top
   rng = np.random.RandomState(seed)
-  # Non-trivial batch-norm statistics, as training leaves them.
   for w in task.weights:
     if w.path.endswith('moving_mean'):
       w.assign(rng.normal(0, 0.1, tuple(w.shape)).astype(np.float32))
@@ -180,12 +188,11 @@ def resnet_preset(directory, seed=2):
   task.save_to_preset(directory)
   images = rng.uniform(0, 1, [3, IMAGE_SIZE, IMAGE_SIZE, 3]).astype(
       np.float32)
-  # KerasHub's whole pipeline on 0-255 pixels: converter, backbone, head.
   pixels = images * 255.0
-  logits = task.predict(pixels, verbose=0)
   features = keras.Model(task.inputs, task.pooler.output)(
       converter(pixels), training=False)
-  return dict(images=images, logits=logits, feature_vector=features)
+  return dict(images=images, logits=task.predict(pixels, verbose=0),
+              feature_vector=features)
 
 
 def vit_preset(directory, seed=4):
@@ -233,20 +240,7 @@ def efficientnet_preset(directory, seed=6):
       backbone=backbone, num_classes=3,
       preprocessor=keras_hub.models.EfficientNetImageClassifierPreprocessor(
           image_converter=converter))
-  rng = np.random.RandomState(seed)
-  for w in task.weights:
-    if w.path.endswith('moving_mean'):
-      w.assign(rng.normal(0, 0.1, tuple(w.shape)).astype(np.float32))
-    elif w.path.endswith('moving_variance'):
-      w.assign(rng.uniform(0.5, 1.5, tuple(w.shape)).astype(np.float32))
-  task.save_to_preset(directory)
-  images = rng.uniform(0, 1, [3, IMAGE_SIZE, IMAGE_SIZE, 3]).astype(
-      np.float32)
-  pixels = images * 255.0
-  features = keras.Model(task.inputs, task.pooler.output)(
-      converter(pixels), training=False)
-  return dict(images=images, logits=task.predict(pixels, verbose=0),
-              feature_vector=features)
+  return _saved_with_outputs(task, converter, directory, seed)
 
 
 def tiny_reference(seed=3):
