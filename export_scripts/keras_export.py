@@ -114,8 +114,7 @@ class Options(spec.Options):
                  "a TF Hub task, e.g. 'custom'")
     self.require('output_kind', self.output_kind in spec.KINDS,
                  ' or '.join(map(repr, spec.KINDS)))
-    self.require('tolerance', isinstance(self.tolerance, (int, float)) and
-                 not isinstance(self.tolerance, bool) and self.tolerance >= 0,
+    self.require('tolerance', spec.is_number(self.tolerance),
                  'a number >= 0, e.g. 1e-5')
     self.require('sample_size', spec.is_int(self.sample_size),
                  'a positive integer')

@@ -128,8 +128,7 @@ class Options(image_models.ClassifierOptions):
     self.require('model_id', isinstance(self.model_id, str),
                  "a Model Garden MobileNet id, e.g. 'MobileNetV2'")
     self.require('filter_size_scale',
-                 isinstance(self.filter_size_scale, (int, float)) and
-                 not isinstance(self.filter_size_scale, bool) and
+                 spec.is_number(self.filter_size_scale) and
                  self.filter_size_scale > 0, 'a positive number, e.g. 1.0')
 
 

@@ -158,10 +158,8 @@ class Options(spec.Options):
                  'True or False')
     self.require('punctuation', self.punctuation in PUNCTUATION,
                  ' or '.join(map(repr, PUNCTUATION)))
-    self.require('l2_regularization',
-                 isinstance(self.l2_regularization, (int, float)) and
-                 not isinstance(self.l2_regularization, bool) and
-                 self.l2_regularization >= 0, 'a number >= 0')
+    self.require('l2_regularization', spec.is_number(self.l2_regularization),
+                 'a number >= 0')
     self.normalize('l2_regularization', float(self.l2_regularization))
     self.require('max_words', self.max_words is None or
                  spec.is_int(self.max_words), 'None or a positive integer')

@@ -34,6 +34,7 @@ class _Options(spec.Options):
     (dict(model_name=''), "model_name = '' is invalid: use a name"),
     (dict(with_mlm='yes'), "with_mlm = 'yes' is invalid: use True or False"),
     (dict(do_lower_case=1.5), 'do_lower_case = 1.5 is invalid'),
+    (dict(do_lower_case=1), 'do_lower_case = 1 is invalid'),
     (dict(seq_length=2), 'seq_length = 2 is invalid: use an integer >= 3'),
     (dict(seq_length=True), 'seq_length = True is invalid')])
 def test_options_are_checked(kwargs, fragment):

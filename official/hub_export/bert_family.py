@@ -202,7 +202,7 @@ def _restore_tf1(path, convert_tf1, layouts, required, hint, tf1_name):
 
 
 # ---------------------------------------------------------------------------
-# The vocabulary.
+# The export choices.
 
 def check_options(opts: spec.Options) -> None:
   """Checks the export choices every BERT-family recipe's `Options` has
@@ -210,12 +210,16 @@ def check_options(opts: spec.Options) -> None:
   opts.require('model_name', isinstance(opts.model_name, str) and
                bool(opts.model_name), "a name, e.g. 'bert_en_uncased_L-12_H-768_A-12'")
   opts.require('with_mlm', isinstance(opts.with_mlm, bool), 'True or False')
-  opts.require('do_lower_case', opts.do_lower_case in (None, True, False),
+  opts.require('do_lower_case', opts.do_lower_case is None or
+               isinstance(opts.do_lower_case, bool),
                'True, False or None (from the model name)')
   # [CLS] and [SEP] and at least one token.
   opts.require('seq_length', spec.is_int(opts.seq_length, 3),
                'an integer >= 3')
 
+
+# ---------------------------------------------------------------------------
+# The vocabulary.
 
 def check_attention_heads(hidden_size: int, num_attention_heads: int) -> None:
   """Every encoder of the family splits hidden_size evenly across heads."""

@@ -97,6 +97,12 @@ def is_int(value, low: int = 1) -> bool:
       value >= low)
 
 
+def is_number(value, low: float = 0.0) -> bool:
+  """An int or float (not a bool) >= low."""
+  return isinstance(value, (int, float)) and not isinstance(value, bool) and (
+      value >= low)
+
+
 # Output kinds. `logits` outputs are checked not to be probabilities.
 KINDS = ('logits', 'features', 'ids', 'any')
 

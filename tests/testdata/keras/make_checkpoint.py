@@ -87,9 +87,14 @@ def bert_preset(directory, seed=1):
       intermediate_dim=32, max_sequence_length=64)
   backbone.save_to_preset(directory)
   tokenizer.save_to_preset(directory)
-  # The Keras 3 outputs: KerasHub's own preprocessor and backbone.
-  preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
-      tokenizer, sequence_length=SEQ_LENGTH)
+  return _text_outputs(
+      keras_hub.models.BertTextClassifierPreprocessor(
+          tokenizer, sequence_length=SEQ_LENGTH), backbone)
+
+
+def _text_outputs(preprocessor, backbone):
+  """The Keras 3 outputs: KerasHub's own preprocessor (one and two
+  segments) and backbone."""
   single = preprocessor(np.array(SENTENCES))
   pair = preprocessor(x=(np.array(SENTENCES[:3]), np.array(SENTENCES[3:])))
   out = backbone(single, training=False)
@@ -132,18 +137,9 @@ def albert_preset(directory, seed=5):
       intermediate_dim=32, max_sequence_length=64)
   backbone.save_to_preset(directory)
   tokenizer.save_to_preset(directory)
-  preprocessor = keras_hub.models.AlbertTextClassifierPreprocessor(
-      tokenizer, sequence_length=SEQ_LENGTH)
-  single = preprocessor(np.array(SENTENCES))
-  pair = preprocessor(x=(np.array(SENTENCES[:3]), np.array(SENTENCES[3:])))
-  out = backbone(single, training=False)
-  return dict(
-      single_token_ids=single['token_ids'], single_segment_ids=single[
-          'segment_ids'], single_padding_mask=single['padding_mask'],
-      pair_token_ids=pair['token_ids'], pair_segment_ids=pair['segment_ids'],
-      pair_padding_mask=pair['padding_mask'],
-      pooled_output=out['pooled_output'],
-      sequence_output=out['sequence_output'])
+  return _text_outputs(
+      keras_hub.models.AlbertTextClassifierPreprocessor(
+          tokenizer, sequence_length=SEQ_LENGTH), backbone)
 
 
 IMAGE_SIZE = 32
