@@ -110,6 +110,24 @@ def test_saver_and_assets_of_normal_models_are_not_refused(tmp_path):
   assert f'{vocab}, not a SavedModel asset' in denied[0]['reason']
 
 
+def test_op_libraries_of_this_process_without_loading_anything():
+  """Extension ops are attributed from the libraries this process already
+  loaded (no fresh process, nothing new loaded); others are left."""
+  import tensorflow_text  # pylint: disable=g-import-not-at-top,unused-import
+  before = opscan._mapped_libraries()  # pylint: disable=protected-access
+  found, left = opscan.loaded_op_libraries(
+      ['CaseFoldUTF8', 'WordpieceTokenizeWithOffsets', 'NoSuchOpAnywhere'])
+  assert found == {'tensorflow-text': ['CaseFoldUTF8',
+                                       'WordpieceTokenizeWithOffsets']}
+  assert left == ['NoSuchOpAnywhere']
+  assert opscan._mapped_libraries() == before  # pylint: disable=protected-access
+  # A package this process did not import answers nothing (and is not
+  # imported for it).
+  assert opscan.loaded_op_libraries(
+      ['CaseFoldUTF8'], extensions=(('no_such_extension', 'x'),)) == (
+          {}, ['CaseFoldUTF8'])
+
+
 @pytest.mark.slow  # tests/test_model_card.py covers the common case.
 def test_op_libraries_from_the_registry():
   """In a fresh process, ops TensorFlow does not register are attributed to

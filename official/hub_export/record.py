@@ -153,7 +153,8 @@ def saved_model_info(saved_model_dir: str,
 
   The verification's checker process found the libraries in a fresh
   process; without it (--noverify), ops TensorFlow itself lacks
-  (`tf.raw_ops`) are attributed by `opscan.py` in a fresh process.
+  (`tf.raw_ops`) are attributed to the extension libraries this process
+  has loaded, and what is left by `opscan.py` in a fresh process.
   """
   from official.hub_export.checker import opscan  # pylint: disable=g-import-not-at-top
   scan = ((verification or {}).get('info') or {}).get('op_scan') or {}
@@ -163,17 +164,23 @@ def saved_model_info(saved_model_dir: str,
   scan = opscan.scan(saved_model_dir)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   foreign = [o for o in scan['op_types'] if not hasattr(tf.raw_ops, o)]
-  libraries = {}
-  if foreign:
+  # Libraries this process loaded (a recipe's tensorflow_text) answer at
+  # once; only what they do not register needs a fresh process.
+  libraries, left = opscan.loaded_op_libraries(foreign)
+  if left:
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
     proc = subprocess.run(
         [sys.executable, '-I', os.path.abspath(opscan.__file__),
-         '--op_libraries=' + ','.join(foreign)], env=env,
+         '--op_libraries=' + ','.join(left)], env=env,
         capture_output=True, text=True, check=False)
     lines = proc.stdout.strip().splitlines()
-    libraries = json.loads(lines[-1]) if proc.returncode == 0 and lines \
-        else {'unknown': foreign}
+    fresh = json.loads(lines[-1]) if proc.returncode == 0 and lines \
+        else {'unknown': left}
+    for package, ops in fresh.items():
+      libraries[package] = sorted(set(libraries.get(package, [])) | set(ops))
+  libraries = {k: libraries[k] for k in sorted(
+      libraries, key=lambda k: (k == 'unknown', k))}
   return {'tensorflow_version': scan['tensorflow_version'],
           'op_libraries': libraries}
 
