@@ -58,13 +58,26 @@ def _resnet(quick):
 MODELS = {'ResNet-50 feature vector': _resnet}
 
 # Runs an export script with (A) or without (B) the consumer additions.
+# Also prints the seconds spent in `writer.write` (tracing + saving, summed
+# over the exports): the part the additions change, without the noise of the
+# rest of the process (checkpoint reading, hashing, start-up).
 LAUNCH = r'''
-import runpy, sys
+import atexit, json, runpy, sys, time
 sys.path.insert(0, sys.argv[1])
 from official.hub_export import writer
 if sys.argv[2] == 'B':
   writer._half_precision_dispatch = lambda *a: None
   writer._keras3_endpoints = lambda *a: None
+spent = [0.0]
+write = writer.write
+def timed_write(*a, **k):
+  t = time.perf_counter()
+  try:
+    return write(*a, **k)
+  finally:
+    spent[0] += time.perf_counter() - t
+writer.write = timed_write
+atexit.register(lambda: print('WRITER ' + json.dumps(spent[0]), flush=True))
 sys.argv = sys.argv[3:]
 runpy.run_path(sys.argv[0], run_name='__main__')
 '''
@@ -78,7 +91,10 @@ def _bert_recipe(variant, size, ck, out, log):
   split = common.driver_split(r.stdout)
   pbs = {n: os.path.getsize(os.path.join(out, n, 'saved_model.pb'))
          for n in ('encoder', 'preprocessor')}
+  write_s = [float(l.split(' ', 1)[1]) for l in r.stdout.splitlines()
+             if l.startswith('WRITER ')]
   return {'seconds': r.wall_s, 'export_s': split[0] if split else None,
+          'write_s': write_s[-1] if write_s else None,
           **{f'pb_{n}': v for n, v in pbs.items()}}
 
 
@@ -164,6 +180,9 @@ def main():
       if all(x['export_s'] for x in a + b):
         metrics.append(('export part of it (median)', med(a, 'export_s'),
                         med(b, 'export_s'), sec))
+      if all(x['write_s'] for x in a + b):
+        metrics.append(('writer.write, both exports (median)',
+                        med(a, 'write_s'), med(b, 'write_s'), sec))
     for metric, x, y, fmt in metrics:
       ratio = x / y
       print(f'| {model} | {metric} | {fmt(x)} | {fmt(y)} | {ratio:.3f}x | '
@@ -171,6 +190,10 @@ def main():
     print(f'| {model} | times, every round | '
           + ', '.join(f'{x["seconds"]:.2f}' for x in a) + ' | '
           + ', '.join(f'{x["seconds"]:.2f}' for x in b) + ' | | |')
+    if a[0].get('write_s'):
+      print(f'| {model} | writer.write, every round | '
+            + ', '.join(f'{x["write_s"]:.2f}' for x in a) + ' | '
+            + ', '.join(f'{x["write_s"]:.2f}' for x in b) + ' | | |')
 
 if __name__ == '__main__':
   main()

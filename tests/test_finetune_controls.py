@@ -7,6 +7,7 @@ The recipes' own exports (BERT, ALBERT, ResNet, MobileNet) run these checks
 on every export; their tests fine-tune the top groups with the model card's
 snippets.
 """
+import collections
 import os
 
 import numpy as np
@@ -136,6 +137,38 @@ def test_one_trace_per_training_value(tmp_path):
   assert len(float32) == 2  # (Half-float inputs: thin casts onto these.)
 
 
+@pytest.mark.parametrize('shape', [[None, 6], [None, 2, 2, 6]],
+                         ids=['2d', 'fused_4d'])
+def test_tensor_momentum_costs_one_update_op_per_statistic(shape):
+  """A traced momentum updates each moving statistic with one
+  ResourceApplyGradientDescent (tf_keras alone builds five ops each), with
+  tf_keras's own arithmetic, and leaves the layer as it was."""
+  inputs = tf_keras.Input(shape[1:])
+  model = tf_keras.Model(inputs, tf_keras.layers.BatchNormalization(
+      momentum=0.9, name='norm')(inputs))
+  norm = model.get_layer('norm')
+  ref = tf_keras.models.clone_model(model)
+  x = tf.constant(np.random.RandomState(1).normal(
+      size=[8] + shape[1:]).astype(np.float32))
+  call = tf.function(writer.tunable_call(
+      lambda v, training=False: model(v, training=training),
+      {'batch_norm_momentum': [(norm, 'momentum')]}), autograph=False)
+  graph = call.get_concrete_function(
+      tf.TensorSpec(shape, tf.float32), training=True,
+      batch_norm_momentum=tf.TensorSpec([], tf.float32)).graph
+  types = collections.Counter(op.type for op in graph.get_operations())
+  assert types['ResourceApplyGradientDescent'] == 2, types
+  assert not types['AssignSubVariableOp'], types
+  assert '_assign_moving_average' not in vars(norm) and norm.momentum == 0.9
+  call(x, training=True, batch_norm_momentum=tf.constant(0.7))
+  ref.get_layer('norm').momentum = tf.constant(0.7)
+  tf.function(lambda v: ref(v, training=True), autograph=False)(x)
+  for ours, theirs in zip(norm.non_trainable_weights,
+                          ref.get_layer('norm').non_trainable_weights):
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+  assert not np.array_equal(norm.moving_mean.numpy(), np.zeros(shape[-1]))
+
+
 def test_python_floats_after_hub_load_and_through_keras_layer(good):
   """A Python float (what `arguments=` passes) is matched against the traced
   float32 scalar: rate 0 turns dropout off in training mode; a momentum
@@ -184,6 +217,29 @@ def test_variable_groups_survive_save_and_load_in_order(good):
     want = [v.name for v in model.get_layer(name).variables]
     assert [v.name for v in g.variables] == want
     assert all(id(v) in ids for v in g.trainable_variables)
+
+
+def test_objects_with_the_same_group_share_one_saved_group(tmp_path):
+  """BERT's `.mlm` has the encoder's groups plus its head: the shared ones
+  are saved once (one name variable each) and load as one object."""
+  model = _model('dropout')
+  lower, upper = (model.get_layer(n).variables for n in ('lower', 'upper'))
+  encoder, head = writer.from_keras(model), writer.from_keras(model)
+  writer.add_variable_groups(encoder, [('lower', lower), ('upper', upper)])
+  writer.add_variable_groups(head, [('lower', lower), ('top', upper)])
+  assert encoder.variable_groups[0] is head.variable_groups[0]
+  assert encoder.variable_groups[1] is not head.variable_groups[1]
+  root = tf.Module()
+  root.encoder, root.head = encoder, head
+  tf.saved_model.save(root, str(tmp_path / 'm'))
+  loaded = tf.saved_model.load(str(tmp_path / 'm'))
+  assert loaded.encoder.variable_groups[0] is loaded.head.variable_groups[0]
+  names = [g.name.numpy().decode() for g in loaded.head.variable_groups]
+  assert names == ['lower', 'top']
+  saved = [n for n, _ in tf.train.list_variables(str(tmp_path / 'm' /
+                                                     'variables' / 'variables'))
+           if 'name/.ATTRIBUTES' in n]
+  assert len(saved) == 3, saved
 
 
 @pytest.mark.parametrize('kind,broken,fails', [

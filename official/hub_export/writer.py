@@ -297,20 +297,63 @@ def tunable_call(call: Callable[..., Any],
     a = dict(bound.arguments)
     old = [(o, attr, getattr(o, attr)) for name in defaults
            for o, attr in targets[name]]
+    compact = []
     try:
       for name in defaults:
         for o, attr in targets[name]:
           setattr(o, attr, a[name])
+        if tf.is_tensor(a[name]):
+          compact += _compact_moving_averages(targets[name], a[name])
       if has_training:
         return call(a[first.name], training=a['training'])
       return call(a[first.name])
     finally:
+      for o in compact:
+        object.__delattr__(o, '_assign_moving_average')
       for o, attr, value in old:
         setattr(o, attr, value)
 
   wrapped.__signature__ = sig
   wrapped.__name__ = getattr(call, '__name__', 'call')
   return wrapped
+
+
+def _compact_moving_averages(pairs, momentum) -> list:
+  """Cheaper moving-statistics updates for a tensor batch-norm momentum.
+
+  tf_keras's BatchNormalization keeps a Python-float momentum inside the
+  fused kernel (one assign per statistic). With a tensor it builds the
+  update itself: `1 - momentum`, a read, a subtraction, a product and an
+  assign for every statistic (106 in ResNet-50). While tracing, each
+  (tf_keras) layer of the pairs gets an update that computes the decay once
+  for all layers and applies `moving -= decay * (moving - batch)` with one
+  `ResourceApplyGradientDescent` per statistic: the same arithmetic in half
+  the ops (docs/measurements/benchmarks.md, "Fine-tuning controls").
+  Returns the layers changed (the caller removes the override).
+  """
+  layers = [o for o, attr in pairs if attr == 'momentum' and
+            '_assign_moving_average' in dir(type(o)) and
+            '_assign_moving_average' not in vars(o)]
+  if not layers:
+    return []
+  decay = tf.subtract(1.0, tf.cast(momentum, tf.float32), name='decay')
+
+  def update(layer):
+    fallback = layer._assign_moving_average  # pylint: disable=protected-access
+
+    def assign_moving_average(variable, value, momentum, inputs_size):
+      if inputs_size is not None or not hasattr(variable, 'handle'):
+        return fallback(variable, value, momentum, inputs_size)
+      with tf.name_scope('AssignMovingAvg'):
+        d = tf.cast(decay, variable.dtype)
+        return tf.raw_ops.ResourceApplyGradientDescent(
+            var=variable.handle, alpha=d,
+            delta=variable - tf.cast(value, variable.dtype))
+    return assign_moving_average
+
+  for layer in layers:
+    object.__setattr__(layer, '_assign_moving_average', update(layer))
+  return layers
 
 
 def tunable_specs(spec: spec_lib.ExportSpec) -> dict:
@@ -387,6 +430,11 @@ def _check_tunables(call, spec, where):
 # ---------------------------------------------------------------------------
 # Variable groups: `obj.variable_groups`, bottom to top.
 
+# (name, variable ids) -> group object, so that objects sharing a group share
+# its saved object and name variable.
+_GROUPS = weakref.WeakValueDictionary()
+
+
 def add_variable_groups(obj, groups: Sequence[Tuple[str, Sequence[tf.Variable]]]
                         ) -> None:
   """Sets `obj.variable_groups`: a list of sub-objects, bottom to top, each
@@ -396,7 +444,9 @@ def add_variable_groups(obj, groups: Sequence[Tuple[str, Sequence[tf.Variable]]]
 
   Every trainable variable of `obj` must be in exactly one group (freezing
   all but the top k groups then freezes everything else); non-trainable
-  ones (batch-norm statistics) go with their layer's group.
+  ones (batch-norm statistics) go with their layer's group. A group equal
+  to one already made (BERT's `.mlm` shares the encoder's) is the same
+  object, saved once.
   """
   trainable_ids = {id(v) for v in obj.trainable_variables}
   all_ids = {id(v) for v in obj.variables}
@@ -413,10 +463,15 @@ def add_variable_groups(obj, groups: Sequence[Tuple[str, Sequence[tf.Variable]]]
         raise ValueError(f'{v.name} is in variable groups {seen[id(v)]!r} '
                          f'and {name!r}')
       seen[id(v)] = name
-    g = Reusable()
-    g.name = tf.Variable(name, trainable=False, name='variable_group_name')
-    g.variables = variables
-    g.trainable_variables = [v for v in variables if id(v) in trainable_ids]
+    trainable = [v for v in variables if id(v) in trainable_ids]
+    key = (name, tuple(map(id, variables)), tuple(map(id, trainable)))
+    g = _GROUPS.get(key)
+    if g is None:
+      g = Reusable()
+      g.name = tf.Variable(name, trainable=False, name='variable_group_name')
+      g.variables = variables
+      g.trainable_variables = trainable
+      _GROUPS[key] = g
     out.append(g)
   missing = [v.name for v in obj.trainable_variables if id(v) not in seen]
   if missing:

@@ -43,6 +43,18 @@ NOISE = 1e-6
 CALLS = 3  # Random training calls averaged per dropout measurement.
 
 
+def _as_tensors(values):
+  """Tunable values as float32 scalar tensors, as the traces take them.
+
+  A loaded function traces a new wrapper for every new Python float it is
+  passed, and the runtime then optimizes the whole model's graph again for
+  it (about 1 s per value at BERT-base); tensors share one wrapper. The
+  Python-float path users take is checked by `check_keras_layer_arguments`
+  and `hub.KerasLayer(arguments=)`.
+  """
+  return {k: tf.constant(v, tf.float32) for k, v in values.items()}
+
+
 def _moving(obj):
   return [v for v in getattr(obj, 'variables', [])
           if re.search(r'moving_(mean|variance)', v.name)]
@@ -134,7 +146,7 @@ def check_tunables(r, saved_model_unused, obj, spec, cases):
   # Inference does not depend on the values.
   probe = {n: (HIGH_RATE if t['kind'] == 'dropout' else 0.5)
            for n, t in tunables.items()}
-  other = obj(x, training=False, **kw, **probe)
+  other = obj(x, training=False, **kw, **_as_tensors(probe))
   worst, over = compare(infer, other, spec, exact_other=True)
   moved = [v.name for v, s in zip(keep.variables, keep.saved)
            if not np.array_equal(v.numpy(), s)]
@@ -157,14 +169,15 @@ def check_tunables(r, saved_model_unused, obj, spec, cases):
 def _mean_deviation(obj, x, kw, infer, keep, calls, **values):
   devs = []
   for _ in range(calls):
-    devs.append(_deviation(obj(x, training=True, **kw, **values), infer))
+    devs.append(_deviation(obj(x, training=True, **kw,
+                               **_as_tensors(values)), infer))
     keep.restore()
   return float(np.mean(devs))
 
 
 def _check_dropout(r, obj, spec, x, kw, infer, dropout, keep):
   zero = {n: 0.0 for n in dropout}
-  train = obj(x, training=True, **kw, **zero)
+  train = obj(x, training=True, **kw, **_as_tensors(zero))
   keep.restore()
   worst, over = compare(train, infer, spec, exact_other=True)
   r.ok(not over, 'dropout rates 0: training=True equals training=False',
@@ -204,7 +217,7 @@ def _check_momentum(r, obj, x, kw, name, default, keep):
   before = [v.numpy() for v in moving]
 
   def update(**values):
-    obj(x, training=True, **kw, **values)
+    obj(x, training=True, **kw, **_as_tensors(values))
     after = [v.numpy() for v in moving]
     keep.restore()
     return after
@@ -292,8 +305,8 @@ def check_keras_layer_arguments(r, obj, spec, cases):
   got_train = layer(x, training=True)
   via_layer = [v.numpy() for v in moving]
   keep.restore()
-  def direct_call():
-    obj(x, training=True, **kw, **values)
+  def direct_call():  # (Tensors: the values' effect, not floats', here.)
+    obj(x, training=True, **kw, **_as_tensors(values))
     after = [v.numpy() for v in moving]
     keep.restore()
     return after

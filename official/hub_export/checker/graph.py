@@ -7,6 +7,13 @@ import tensorflow as tf
 
 from .infer import call_signature
 
+# Ops that write a variable: in a training=True graph, batch norm updating
+# its moving statistics (layer norm, which also computes moments, updates
+# nothing). Our exports apply a tunable momentum with
+# ResourceApplyGradientDescent (writer._compact_moving_averages).
+UPDATE_OPS = frozenset({'AssignSubVariableOp', 'AssignAddVariableOp',
+                        'AssignVariableOp', 'ResourceApplyGradientDescent'})
+
 def check_graph_softmax(r, obj, spec):
   """A final Softmax/Sigmoid op in front of a declared logits output."""
   kinds = {k: v['kind'] for k, v in spec['outputs'].items()}

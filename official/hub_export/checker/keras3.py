@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from .cases import load_cases
 from .cli import peak_rss
+from .graph import UPDATE_OPS
 from .graph import op_types
 from .infer import TASKS
 from .infer import generate_cases
@@ -47,8 +48,6 @@ CALL_TRAINING = 'call_training'
 POLICIES = ('mixed_float16', 'mixed_bfloat16')
 _RANDOM_OPS = {'RandomUniform', 'StatelessRandomUniformV2',
                'StatelessRandomUniform', 'RandomUniformInt'}
-_UPDATE_OPS = {'AssignSubVariableOp', 'AssignAddVariableOp',
-               'AssignVariableOp'}
 
 
 def layer_class():
@@ -110,7 +109,7 @@ def _has_training_behaviour(fn):
          f.structured_input_signature[1].get('training') is True]
   if not fns:
     return False
-  return bool(op_types(fns[0].graph) & (_RANDOM_OPS | _UPDATE_OPS))
+  return bool(op_types(fns[0].graph) & (_RANDOM_OPS | UPDATE_OPS))
 
 
 def _differs(a, b):

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from .cases import as_array
 from .cases import leaves
+from .graph import UPDATE_OPS
 from .graph import op_types
 from .report import FAIL, PASS, WARN
 from .report import model_call
@@ -438,10 +439,7 @@ def check_training_mode(r, obj, spec, case):
   types = op_types(fns[0].graph)
   has_dropout = bool(types & {'RandomUniform', 'StatelessRandomUniformV2',
                               'StatelessRandomUniform', 'RandomUniformInt'})
-  # Batch norm in training mode updates its moving statistics (layer norm,
-  # which also computes moments, updates nothing).
-  has_bn = bool(types & {'AssignSubVariableOp', 'AssignAddVariableOp',
-                         'AssignVariableOp'})
+  has_bn = bool(types & UPDATE_OPS)  # Moving statistics (graph.py).
   moving = [v.name for v in getattr(obj, 'variables', None) or []
             if re.search(r'moving_(mean|variance)', v.name)]
   if moving and not has_bn:
