@@ -520,10 +520,10 @@ def export_encoder_and_preprocessor(ctx: driver.Context, encoder, pretrainer,
 
   # The in-memory Model Garden models, run as graphs like the export (eager
   # execution orders some float ops differently: ~1e-6 apart).
-  run_encoder = tf.function(lambda x: encoder(x, training=False),
-                            autograph=False)
-  run_pretrainer = tf.function(lambda x: pretrainer(x, training=False),
-                               autograph=False)
+  run_encoder = writer.source_graph(lambda x: encoder(x, training=False),
+                                    ENCODER_SPEC.inputs)
+  run_pretrainer = writer.source_graph(
+      lambda x: pretrainer(x, training=False), MLM_SPEC.inputs)
 
   def encoder_reference(case):
     if case.target == 'mlm':

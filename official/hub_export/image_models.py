@@ -366,13 +366,13 @@ def export_classifier(ctx, build: Callable[[], Source],
   # own layers in inference mode, run as a graph (as in training and
   # serving; eager execution rounds differently, ~1e-7 relative).
   probe = tf_keras.Model(model.inputs, parts)
-  run_probe = tf.function(lambda images: probe(normalize(images),
-                                               training=False),
-                          autograph=False)
-  def reference(name):
-    return lambda case: run_probe(case.inputs)[name]
   cases = sample_cases(int(image_size), fixed_size)
   specs = fixed_size_exports(int(image_size)) if fixed_size else EXPORTS
+  run_probe = writer.source_graph(
+      lambda images: probe(normalize(images), training=False),
+      specs['feature_vector'].inputs)
+  def reference(name):
+    return lambda case: run_probe(case.inputs)[name]
   for name, submodel in submodels.items():
     # Consumers may set the momentum per call (`batch_norm_momentum=`).
     targets = batch_norm_targets(submodel)

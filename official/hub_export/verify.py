@@ -146,7 +146,12 @@ class _Job:
       args.append(f'--task={task}')
     if allow_ops:
       args.append(f"--allow_ops={','.join(allow_ops)}")
-    self.args = args
+    # Beside a Keras 3 process, the sub-objects' numerical checks (BERT's
+    # `.mlm`: calls, shape sweep, gradients) run there, not in the tf_keras
+    # one: the two processes then take about as long as each other
+    # (docs/measurements/benchmarks.md, "Verification cost").
+    self.args = args + (['--split_subobjects'] if keras3 and spec and
+                        spec.get('subobjects') else [])
     self.consumers = ['tf_keras'] + (['keras3'] if keras3 else [])
     self.results = {}
     # What one consumer process holds at its peak, for the scheduler:
@@ -154,10 +159,12 @@ class _Job:
     # loaded object, gradients, activations of the checks); the factors
     # fit the peaks measured at BERT-base and BERT-large
     # (docs/measurements/benchmarks.md, "Verification cost").
-    size = sum(os.path.getsize(os.path.join(d, f))
-               for d, _, fs in os.walk(saved_model_dir) for f in fs)
+    self.size = size = sum(os.path.getsize(os.path.join(d, f))
+                           for d, _, fs in os.walk(saved_model_dir)
+                           for f in fs)
+    split = '--split_subobjects' in self.args  # (Keras 3: their gradients.)
     self.memory = {'tf_keras': 1.0e9 + 6.5 * size,
-                   'keras3': 1.0e9 + 3.5 * size}
+                   'keras3': 1.0e9 + (4.8 if split else 3.5) * size}
 
   def arguments(self, consumer):
     """(the checker's arguments, the JSON result file) for `consumer`."""
@@ -253,9 +260,11 @@ class _Scheduler:
 
   A process starts when fewer than `slots` (one per core, at most 2) run
   and, besides the first, when its estimated peak memory fits in what the
-  machine has available beside the ones running. The longest first: every
-  tf_keras process (the most checks) before any Keras 3 one. On a failed
-  SavedModel the remaining processes are stopped (`fail_fast`).
+  machine has available beside the ones running. The longest first: the
+  biggest SavedModel's two processes (which take about as long as each
+  other: the sub-objects' numerical checks run in the Keras 3 one), then
+  the next's. On a failed SavedModel the remaining processes are stopped
+  (`fail_fast`).
   """
 
   def __init__(self, slots=None, warm=None):
@@ -298,8 +307,8 @@ class _Scheduler:
   def run(self, jobs, fail_fast=None):
     """Runs every job's consumers; returns their merged results in order.
     `fail_fast(job)` (called as each job completes) may raise to stop."""
-    queue = [(j, c) for c in ('tf_keras', 'keras3') for j in jobs
-             if c in j.consumers]
+    queue = [(j, c) for j in sorted(jobs, key=lambda j: -j.size)
+             for c in j.consumers]
     while queue or self.running:
       while queue and self._fits(*queue[0]):
         self._start(*queue.pop(0))

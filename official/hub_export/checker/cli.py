@@ -36,6 +36,9 @@ def main(argv=None):
   p.add_argument('--output', help='write the JSON result here')
   p.add_argument('--json', action='store_true',
                  help='print JSON instead of report lines')
+  p.add_argument('--split_subobjects', action='store_true',
+                 help='leave the sub-objects\' numerical checks to the Keras '
+                 '3 process (given the same flag)')
   args = p.parse_args(argv)
   tf.get_logger().setLevel('ERROR')
   allow = [o.strip() for o in args.allow_ops.split(',') if o.strip()]
@@ -49,7 +52,7 @@ def main(argv=None):
     if args.cases:
       cases = load_cases(args.cases)
     r, info = run_checks(args.saved_model, spec, cases, args.task or 'custom',
-                         allow)
+                         allow, subobjects=not args.split_subobjects)
   except Exception as e:  # pylint: disable=broad-except
     # Outside any guarded check: still a result, and an ERROR.
     r, info = Report(), {}

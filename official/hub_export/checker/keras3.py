@@ -39,6 +39,7 @@ from .infer import generate_cases
 from .infer import infer_spec
 from .report import PASS, WARN, ModelError, Report, without_graph_rewrites
 from .reusable import call
+from .reusable import check_object
 from .reusable import keep_statistics
 from .reusable import compare
 
@@ -339,8 +340,11 @@ def _unregistered_ops(saved_model):
   return {t for t in types - names if op_def_registry.get(t) is None}
 
 
-def run_checks(saved_model, spec=None, cases=None, task='custom'):
-  """All Keras 3 checks; returns (Report, info dict)."""
+def run_checks(saved_model, spec=None, cases=None, task='custom',
+               subobjects=False):
+  """All Keras 3 checks; returns (Report, info dict). `subobjects`: also
+  the sub-objects' reusable-API and numerical checks (`reusable.check_object`,
+  what the tf_keras process leaves with `--split_subobjects`)."""
   import keras  # pylint: disable=g-import-not-at-top
   if _unregistered_ops(saved_model):
     try:  # A preprocessor's ops (importing it always costs seconds).
@@ -357,7 +361,7 @@ def run_checks(saved_model, spec=None, cases=None, task='custom'):
   if obj is None:
     return r, info
   with _one_copy(saved_model, obj):
-    _checks(r, saved_model, obj, spec, cases, task)
+    _checks(r, saved_model, obj, spec, cases, task, subobjects)
   return r, info
 
 
@@ -382,7 +386,7 @@ def _one_copy(saved_model, obj):
     tf.saved_model.load = load
 
 
-def _checks(r, saved_model, obj, spec, cases, task):
+def _checks(r, saved_model, obj, spec, cases, task, subobjects=False):
   """The checks of run_checks on the loaded object."""
   if spec is None:
     if not hasattr(obj, '__call__'):
@@ -407,6 +411,12 @@ def _checks(r, saved_model, obj, spec, cases, task):
           target=getattr(obj, n)))
   _guard(r, 'Keras 3 mixed precision', lambda: check_mixed_precision(
       r, saved_model, obj, spec, by_target[''][0]))
+  if subobjects:  # Before the fit step, which moves the shared weights.
+    for name, sub in spec.get('subobjects', {}).items():
+      child = getattr(obj, name, None)
+      if child is not None:  # (Its absence: a FAIL of the tf_keras process.)
+        r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
+            r, c, n, s, by_target.get(n, [])))
   if fit is not None:
     fit()
 
@@ -420,6 +430,9 @@ def main(argv=None):
   p.add_argument('--task', default=None, choices=TASKS)
   p.add_argument('--output')
   p.add_argument('--json', action='store_true')
+  p.add_argument('--split_subobjects', action='store_true',
+                 help='also the sub-objects\' numerical checks (the tf_keras '
+                 'process leaves them)')
   p.add_argument('--allow_ops', default='',
                  help='(the op scan ran in the tf_keras process and before)')
   args = p.parse_args(argv)
@@ -430,7 +443,8 @@ def main(argv=None):
       spec = json.load(f)
   if args.cases:
     cases = load_cases(args.cases)
-  r, info = run_checks(args.saved_model, spec, cases, args.task or 'custom')
+  r, info = run_checks(args.saved_model, spec, cases, args.task or 'custom',
+                       subobjects=args.split_subobjects)
   info['peak_rss_bytes'] = peak_rss()
   result = r.result(info)
   if args.output:

@@ -62,8 +62,13 @@ def check_ops(r, info, saved_model, allow_ops=(), libraries=True):
 
 
 def run_checks(saved_model, spec=None, cases=None, task='custom',
-               allow_ops=()):
+               allow_ops=(), subobjects=True):
   """All checks; returns (Report, info dict).
+
+  `subobjects=False`: the sub-objects' (`.mlm`'s) reusable-API and
+  numerical checks are left to the Keras 3 process (`keras3.py`, which
+  then runs them: `--split_subobjects`), so that the two consumer processes
+  take about the same time; here only their existence and variable groups.
 
   With `spec`/`cases` (an export's declared API and the source model's
   outputs) outputs are compared with the source; without, the API is read off
@@ -112,11 +117,11 @@ def run_checks(saved_model, spec=None, cases=None, task='custom',
     if cases is None:
       return r, info
   info['api'] = spec
-  _reusable_checks(r, saved_model, obj, spec, cases)
+  _reusable_checks(r, saved_model, obj, spec, cases, subobjects)
   return r, info
 
 
-def _reusable_checks(r, saved_model, obj, spec, cases):
+def _reusable_checks(r, saved_model, obj, spec, cases, subobjects=True):
   by_target = {}
   for c in cases:
     by_target.setdefault(c['target'], []).append(c)
@@ -131,7 +136,7 @@ def _reusable_checks(r, saved_model, obj, spec, cases):
     check_serving_equals_call(r, obj, sig, spec, by_target[''][0])
   for name, sub in spec.get('subobjects', {}).items():
     child = getattr(obj, name, None)
-    if r.ok(child is not None, f'sub-object .{name} exists'):
+    if r.ok(child is not None, f'sub-object .{name} exists') and subobjects:
       r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
           r, c, n, s, by_target.get(n, [])))
   first = (by_target.get('') or [None])[0]
