@@ -3,6 +3,8 @@
 Each test saves a SavedModel with one deliberate defect, bypassing the
 writer, and checks that `verify.verify` fails on exactly that defect.
 """
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -99,6 +101,29 @@ def test_softmax_output_declared_as_logits(tmp_path):
   assert 'FAIL root output logits is logits' in fails
   assert 'looks like softmax output' in fails
   assert 'FAIL graph has no final softmax/sigmoid before logits: Softmax' in fails
+
+
+def test_subobject_checks_run_once_in_the_keras3_process(tmp_path):
+  """Beside the Keras 3 consumer, a sub-object's numerical checks run in
+  that process (so the two take about as long): each is reported once, and
+  a sub-object output that differs from the source still fails the export."""
+  obj = Linear()
+  obj.head = Linear()
+  s = dataclasses.replace(SPEC, subobjects={'head': SPEC})
+  cases = CASES + [spec.Case(c.inputs, target='head') for c in CASES]
+  path = str(tmp_path / 'm')
+  writer.write(obj, path, s)
+  result = verify.verify(path, s, cases, reference)
+  names = [c['name'] for c in result['checks']]
+  assert names.count('head every trainable variable gets a gradient') == 1
+  assert names.count('head output logits equals source') == 1
+  assert 'head checks' in result['info']['keras3']['seconds']
+  assert 'head checks' not in result['info']['seconds']
+  wrong = lambda c: reference(c) + (0.5 if c.target == 'head' else 0.0)
+  with pytest.raises(ExportError) as e:
+    verify.verify(path, s, cases, wrong)
+  assert 'FAIL head output logits equals source' in str(e.value)
+  assert 'FAIL root output' not in str(e.value)
 
 
 def test_float_noise_between_calls_within_tolerance_passes(tmp_path):

@@ -343,7 +343,7 @@ def _compact_moving_averages(pairs, momentum) -> list:
   Returns the layers changed (the caller removes the override).
   """
   layers = [o for o, attr in pairs if attr == 'momentum' and
-            '_assign_moving_average' in dir(type(o)) and
+            hasattr(type(o), '_assign_moving_average') and
             '_assign_moving_average' not in vars(o)]
   if not layers:
     return []

@@ -399,7 +399,17 @@ def _checks(r, saved_model, obj, spec, cases, task, subobjects=False):
   by_target = {}
   for c in cases:
     by_target.setdefault(c['target'], []).append(c)
+
+  def subobject_checks():  # Before the fit step, which moves the weights.
+    for name, sub in spec.get('subobjects', {}).items():
+      child = getattr(obj, name, None)
+      if child is not None:  # (Its absence: a FAIL of the tf_keras process.)
+        r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
+            r, c, n, s, by_target.get(n, [])))
+
   if not by_target.get(''):
+    if subobjects:
+      subobject_checks()
     return
   fit = _guard(r, 'Keras 3 root checks', lambda: check_endpoints(
       r, saved_model, obj, spec, by_target['']))
@@ -411,12 +421,8 @@ def _checks(r, saved_model, obj, spec, cases, task, subobjects=False):
           target=getattr(obj, n)))
   _guard(r, 'Keras 3 mixed precision', lambda: check_mixed_precision(
       r, saved_model, obj, spec, by_target[''][0]))
-  if subobjects:  # Before the fit step, which moves the shared weights.
-    for name, sub in spec.get('subobjects', {}).items():
-      child = getattr(obj, name, None)
-      if child is not None:  # (Its absence: a FAIL of the tf_keras process.)
-        r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
-            r, c, n, s, by_target.get(n, [])))
+  if subobjects:
+    subobject_checks()
   if fit is not None:
     fit()
 
