@@ -210,8 +210,8 @@ def export_model(ctx, loaded, opts):
     make = lambda s, b=batch, n=size: keras3.sample_value(  # pylint: disable=g-long-lambda
         s, b, n, rng, opts.int_high)
     cases.append(spec.Case(tf.nest.map_structure(make, model_spec.inputs)))
-  reference = keras3.graph_reference(lambda x: run(x, training=False),
-                                     model_spec.inputs)
+  reference = writer.source_graph(lambda x: run(x, training=False),
+                                  model_spec.inputs)
   ctx.save('', keras3.reusable(model, run), model_spec, cases,
            lambda case: reference(case.inputs))
 
@@ -433,8 +433,8 @@ def export_bert(ctx, loaded, opts):
             'encoder_outputs': list(out['encoder_outputs']),
             'default': out['pooled_output']}
 
-  reference = keras3.graph_reference(lambda x: call(x, training=False),
-                                     bert_family.ENCODER_SPEC.inputs)
+  reference = writer.source_graph(lambda x: call(x, training=False),
+                                  bert_family.ENCODER_SPEC.inputs)
   exports = opts.exports or ['encoder', 'preprocessor']
   if not set(exports) <= {'encoder', 'preprocessor'}:
     raise spec.ExportError(
@@ -548,10 +548,10 @@ def export_image_classifier(ctx, loaded, opts):
   # Reference: the in-memory task's layers, on the converter's affine map
   # computed apart from the export's, run as a graph.
   references = {
-      'feature_vector': keras3.graph_reference(
+      'feature_vector': writer.source_graph(
           lambda x: features(x * scale255 + offset, training=False),
           specs['feature_vector'].inputs),
-      'classification': keras3.graph_reference(
+      'classification': writer.source_graph(
           lambda x: classify(x * scale255 + offset, training=False),
           specs['classification'].inputs)}
   for name in exports:

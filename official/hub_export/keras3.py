@@ -258,12 +258,6 @@ def reusable(model, call: Callable[..., Any], **kwargs) -> writer.Reusable:
       regularization_losses=regularization_losses(model), **kwargs)
 
 
-def graph_reference(fn: Callable[..., Any], inputs=None) -> Callable[..., Any]:
-  """Runs the in-memory Keras 3 model as a graph, as the export does, traced
-  once for `inputs` (the API's input specs; `writer.source_graph`)."""
-  return writer.source_graph(fn, inputs)
-
-
 def describe(model) -> Dict[str, Any]:
   """A few facts for the export record."""
   return {'class': f'{type(model).__module__}.{type(model).__name__}',

@@ -181,11 +181,6 @@ def _operative_binding(saved_model_dir: str, names: Sequence[str]
   return None, None
 
 
-def _operative_macro(saved_model_dir: str, names: Sequence[str]
-                     ) -> Optional[int]:
-  return _operative_binding(saved_model_dir, names)[1]
-
-
 @dataclasses.dataclass
 class Plan:
   """What will be converted: the fixed input shapes (batch None)."""
@@ -225,7 +220,8 @@ def plan(saved_model_dir: str, rec: dict, input_size: Optional[int] = None
     fixed = [None] + [input_size if d is None else d for d in shape[1:]]
     inputs[s['name']] = {'dtype': s['dtype'], 'shape': fixed}
   return Plan(name, inputs, input_size if needs else None, size_from,
-              _operative_macro(saved_model_dir, ('VOCAB_SIZE', 'vocab_size')))
+              _operative_binding(saved_model_dir,
+                                 ('VOCAB_SIZE', 'vocab_size'))[1])
 
 
 def cases_for(p: Plan, batches: Sequence[int] = CASE_BATCHES, seed: int = 0

@@ -150,8 +150,8 @@ class _Job:
     # `.mlm`: calls, shape sweep, gradients) run there, not in the tf_keras
     # one: the two processes then take about as long as each other
     # (docs/measurements/benchmarks.md, "Verification cost").
-    self.args = args + (['--split_subobjects'] if keras3 and spec and
-                        spec.get('subobjects') else [])
+    split = bool(keras3 and spec and spec.get('subobjects'))
+    self.args = args + (['--split_subobjects'] if split else [])
     self.consumers = ['tf_keras'] + (['keras3'] if keras3 else [])
     self.results = {}
     # What one consumer process holds at its peak, for the scheduler:
@@ -162,7 +162,7 @@ class _Job:
     self.size = size = sum(os.path.getsize(os.path.join(d, f))
                            for d, _, fs in os.walk(saved_model_dir)
                            for f in fs)
-    split = '--split_subobjects' in self.args  # (Keras 3: their gradients.)
+    # (Split: the Keras 3 process also holds `.mlm`'s gradients.)
     self.memory = {'tf_keras': 1.0e9 + 6.5 * size,
                    'keras3': 1.0e9 + (4.8 if split else 3.5) * size}
 

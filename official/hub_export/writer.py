@@ -252,7 +252,7 @@ def _trace(obj, spec: spec_lib.ExportSpec, where: str):
 
 
 # ---------------------------------------------------------------------------
-# Tunable hyper-parameters: `__call__(..., dropout_rate=0.05)`.
+# The source model, for the verification's sample outputs.
 
 def source_graph(fn: Callable[..., Any], inputs=None) -> Callable[..., Any]:
   """`fn(inputs)`, the in-memory source model for verification, run as one
@@ -264,6 +264,9 @@ def source_graph(fn: Callable[..., Any], inputs=None) -> Callable[..., Any]:
   return tf.function(fn, input_signature=None if inputs is None else [inputs],
                      autograph=False)
 
+
+# ---------------------------------------------------------------------------
+# Tunable hyper-parameters: `__call__(..., dropout_rate=0.05)`.
 
 def tunable_call(call: Callable[..., Any],
                  targets: Mapping[str, Sequence[Tuple[Any, str]]]

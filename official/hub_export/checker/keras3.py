@@ -39,7 +39,7 @@ from .infer import generate_cases
 from .infer import infer_spec
 from .report import PASS, WARN, ModelError, Report, without_graph_rewrites
 from .reusable import call
-from .reusable import check_object
+from .reusable import check_subobjects
 from .reusable import keep_statistics
 from .reusable import compare
 
@@ -399,17 +399,10 @@ def _checks(r, saved_model, obj, spec, cases, task, subobjects=False):
   by_target = {}
   for c in cases:
     by_target.setdefault(c['target'], []).append(c)
-
-  def subobject_checks():  # Before the fit step, which moves the weights.
-    for name, sub in spec.get('subobjects', {}).items():
-      child = getattr(obj, name, None)
-      if child is not None:  # (Its absence: a FAIL of the tf_keras process.)
-        r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
-            r, c, n, s, by_target.get(n, [])))
-
+  # (A missing sub-object is the tf_keras process's FAIL.)
   if not by_target.get(''):
     if subobjects:
-      subobject_checks()
+      check_subobjects(r, obj, spec, by_target)
     return
   fit = _guard(r, 'Keras 3 root checks', lambda: check_endpoints(
       r, saved_model, obj, spec, by_target['']))
@@ -421,8 +414,8 @@ def _checks(r, saved_model, obj, spec, cases, task, subobjects=False):
           target=getattr(obj, n)))
   _guard(r, 'Keras 3 mixed precision', lambda: check_mixed_precision(
       r, saved_model, obj, spec, by_target[''][0]))
-  if subobjects:
-    subobject_checks()
+  if subobjects:  # Before the fit step, which moves the shared weights.
+    check_subobjects(r, obj, spec, by_target)
   if fit is not None:
     fit()
 

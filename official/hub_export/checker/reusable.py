@@ -222,6 +222,16 @@ def check_object(r, obj, where, spec, cases):
     check_variables(r, obj, where, spec, first)
 
 
+def check_subobjects(r, obj, spec, by_target):
+  """`check_object` for each declared sub-object `obj` has (a missing one is
+  the caller's FAIL), on its cases in `by_target`."""
+  for name, sub in spec.get('subobjects', {}).items():
+    child = getattr(obj, name, None)
+    if child is not None:
+      r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
+          r, c, n, s, by_target.get(n, [])))
+
+
 def _short_shapes(shapes):
   uniq = []
   for s in shapes:

@@ -17,6 +17,7 @@ from .infer import not_reusable_reason
 from .keras_layer import check_keras_layer
 from .report import FAIL, PASS, WARN, ModelError, Report, model_call
 from .reusable import check_object
+from .reusable import check_subobjects
 from .reusable import check_serving_equals_call
 from .reusable import check_signature
 from .reusable import check_signatures_callable
@@ -134,11 +135,10 @@ def _reusable_checks(r, saved_model, obj, spec, cases, subobjects=True):
       r, obj, getattr(obj, 'signatures', None), spec))
   if sig is not None and by_target.get(''):
     check_serving_equals_call(r, obj, sig, spec, by_target[''][0])
-  for name, sub in spec.get('subobjects', {}).items():
-    child = getattr(obj, name, None)
-    if r.ok(child is not None, f'sub-object .{name} exists') and subobjects:
-      r.guard(f'{name} checks', lambda c=child, n=name, s=sub: check_object(
-          r, c, n, s, by_target.get(n, [])))
+  for name in spec.get('subobjects', {}):
+    r.ok(getattr(obj, name, None) is not None, f'sub-object .{name} exists')
+  if subobjects:
+    check_subobjects(r, obj, spec, by_target)
   first = (by_target.get('') or [None])[0]
   r.guard('task conformance', lambda: check_task(r, obj, spec,
                                                  by_target.get('', [])))
