@@ -440,14 +440,7 @@ def export_bert(ctx, loaded, opts):
     raise spec.ExportError(
         f'EXPORTS must name one or both of encoder, preprocessor for a BERT '
         f'encoder; got {exports}')
-  if 'encoder' in exports:
-    with tempfile.TemporaryDirectory(prefix='keras_bert_vocab_') as tmp:
-      ctx.save('encoder', keras3.reusable(
-          backbone, call, **_vocab_attributes(tokenizer, tmp)),
-               bert_family.ENCODER_SPEC,
-               bert_family.encoder_cases(backbone.vocabulary_size, False),
-               lambda case: reference(case.inputs))
-  if 'preprocessor' in exports:
+  if 'preprocessor' in exports:  # First: checked while the encoder is saved.
     if tokenizer is None:
       raise spec.ExportError(
           f'{loaded.path} has no tokenizer (tokenizer.json): save it to the '
@@ -462,6 +455,14 @@ def export_bert(ctx, loaded, opts):
         tokenizer, opts.seq_length)
     ctx.save('preprocessor', pre, bert_family.preprocessor_spec(),
              bert_family.preprocessor_cases(tokenize), pre_reference)
+
+  if 'encoder' in exports:
+    with tempfile.TemporaryDirectory(prefix='keras_bert_vocab_') as tmp:
+      ctx.save('encoder', keras3.reusable(
+          backbone, call, **_vocab_attributes(tokenizer, tmp)),
+               bert_family.ENCODER_SPEC,
+               bert_family.encoder_cases(backbone.vocabulary_size, False),
+               lambda case: reference(case.inputs))
 
 
 # ---------------------------------------------------------------------------

@@ -103,10 +103,11 @@ def test_softmax_output_declared_as_logits(tmp_path):
   assert 'FAIL graph has no final softmax/sigmoid before logits: Softmax' in fails
 
 
-def test_subobject_checks_run_once_in_the_keras3_process(tmp_path):
-  """Beside the Keras 3 consumer, a sub-object's numerical checks run in
-  that process (so the two take about as long): each is reported once, and
-  a sub-object output that differs from the source still fails the export."""
+def test_split_checks_run_once_in_the_keras3_process(tmp_path):
+  """Beside the Keras 3 consumer, a sub-object's numerical checks and the
+  re-save round trip run in that process (so the two take about as long):
+  each is reported once, and a sub-object output that differs from the
+  source still fails the export."""
   obj = Linear()
   obj.head = Linear()
   s = dataclasses.replace(SPEC, subobjects={'head': SPEC})
@@ -117,13 +118,40 @@ def test_subobject_checks_run_once_in_the_keras3_process(tmp_path):
   names = [c['name'] for c in result['checks']]
   assert names.count('head every trainable variable gets a gradient') == 1
   assert names.count('head output logits equals source') == 1
-  assert 'head checks' in result['info']['keras3']['seconds']
-  assert 'head checks' not in result['info']['seconds']
+  assert names.count('load -> re-save -> load the copy alone') == 1
+  for group in ('head checks', 'self-contained'):
+    assert group in result['info']['keras3']['seconds']
+    assert group not in result['info']['seconds']
   wrong = lambda c: reference(c) + (0.5 if c.target == 'head' else 0.0)
   with pytest.raises(ExportError) as e:
     verify.verify(path, s, cases, wrong)
   assert 'FAIL head output logits equals source' in str(e.value)
   assert 'FAIL root output' not in str(e.value)
+
+
+class _FileOfTheOriginal(Linear):
+  """Reads a file by a path string baked into its graph (not an Asset): a
+  re-saved copy still reads the original's file."""
+
+  def __init__(self, path):
+    super().__init__()
+    self.table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
+        tf.constant(path), tf.string, 0, tf.int64, 1, delimiter=' '), -1)
+
+  @tf.function
+  def __call__(self, x, training=False):
+    one = tf.cast(self.table.lookup(tf.constant('a')), tf.float32)
+    return tf.matmul(x, self.w) * one
+
+
+def test_copy_that_names_files_of_the_original_fails(tmp_path):
+  path = tmp_path / 'm'
+  path.mkdir()
+  (path / 'vocab.txt').write_text('a 1\n')
+  _save(_FileOfTheOriginal(str(path / 'vocab.txt')), str(path))
+  fails = _failures(str(path))
+  assert 'FAIL load -> re-save -> load the copy alone: its graphs name ' \
+      'files of the original' in fails
 
 
 def test_float_noise_between_calls_within_tolerance_passes(tmp_path):

@@ -485,7 +485,19 @@ def encoder_groups(encoder):
 def export_encoder_and_preprocessor(ctx: driver.Context, encoder, pretrainer,
                                     *, vocab_size, with_mlm, vocab, sp_model,
                                     do_lower_case, seq_length):
-  """Saves `encoder/` (+ `.mlm`, vocabulary asset) and `preprocessor/`."""
+  """Saves `preprocessor/` (first: verified while the encoder is traced) and
+  `encoder/` (+ `.mlm`, vocabulary asset)."""
+  # The lookup table's name in the graph contains the vocab's path: read it
+  # from a neutral temporary copy (as Model Garden's exporter does), so that
+  # no path of the user's machine stays in the export.
+  with tempfile.TemporaryDirectory(prefix='bert_vocab_') as tmp:
+    copy = os.path.join(tmp, os.path.basename(vocab or sp_model))
+    shutil.copyfile(vocab or sp_model, copy)
+    pre, tokenizer, pre_reference = build_preprocessor(
+        copy if vocab else None, copy if sp_model else None, do_lower_case,
+        seq_length)
+    ctx.save('preprocessor', pre, preprocessor_spec(),
+             preprocessor_cases(tokenizer), pre_reference)
 
   def call(inputs, training=False):
     out = encoder_outputs(encoder(inputs, training=training))
@@ -536,14 +548,3 @@ def export_encoder_and_preprocessor(ctx: driver.Context, encoder, pretrainer,
       ENCODER_WITH_MLM_SPEC if with_mlm else ENCODER_SPEC, targets),
            encoder_cases(vocab_size, with_mlm), encoder_reference)
 
-  # The lookup table's name in the graph contains the vocab's path: read it
-  # from a neutral temporary copy (as Model Garden's exporter does), so that
-  # no path of the user's machine stays in the export.
-  with tempfile.TemporaryDirectory(prefix='bert_vocab_') as tmp:
-    copy = os.path.join(tmp, os.path.basename(vocab or sp_model))
-    shutil.copyfile(vocab or sp_model, copy)
-    pre, tokenizer, pre_reference = build_preprocessor(
-        copy if vocab else None, copy if sp_model else None, do_lower_case,
-        seq_length)
-    ctx.save('preprocessor', pre, preprocessor_spec(),
-             preprocessor_cases(tokenizer), pre_reference)

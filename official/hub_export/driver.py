@@ -91,10 +91,14 @@ class _Pending:
 class Context:
   """What a recipe's `export(ctx)` gets."""
 
-  def __init__(self, recipe: str, workdir: str, checkpoint_path: Optional[str]):
+  def __init__(self, recipe: str, workdir: str, checkpoint_path: Optional[str],
+               verifier=None, keep_references: bool = False):
     self.recipe = recipe
     self.workdir = workdir
     self.checkpoint_path = checkpoint_path
+    # `verify.Verifier`: each export's checks start as soon as it is saved.
+    self.verifier = verifier
+    self.keep_references = keep_references or verifier is None
     self.sources: Dict[str, Any] = {}
     self.restore_report: Optional[restore_lib.RestoreReport] = None
     self.pending: List[_Pending] = []
@@ -119,7 +123,11 @@ class Context:
   def save(self, name: str, obj, spec: spec_lib.ExportSpec,
            cases: Sequence[spec_lib.Case],
            reference: Callable[[spec_lib.Case], Any]) -> str:
-    """Writes one reusable SavedModel; it is verified after the recipe ends.
+    """Writes one reusable SavedModel and starts its verification.
+
+    The source model's outputs on `cases` are computed here; the consumer
+    processes check the SavedModel while the recipe goes on (save the
+    smallest export first: its checks then overlap the bigger exports).
 
     Args:
       name: subdirectory of --export_dir ('' for the export_dir itself).
@@ -138,7 +146,11 @@ class Context:
     writer.write(obj, path, spec)
     logging.info('Wrote %s in %.1f s', name or 'SavedModel',
                  time.perf_counter() - t0)
-    self.pending.append(_Pending(name, path, spec, list(cases), reference))
+    self.pending.append(_Pending(
+        name, path, spec, list(cases),
+        reference if self.keep_references else None))
+    if self.verifier is not None:
+      self.verifier.add(path, spec, cases, reference)
     return path
 
 
@@ -385,7 +397,7 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
   _quiet()
   start = time.perf_counter()
   export_dir = FLAGS.export_dir
-  tmp = lite_tmp = warm = None
+  tmp = lite_tmp = verifier = None
   created_parents = []
   try:
     if not export_dir:
@@ -408,10 +420,11 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
         checkpoint_dir = given
     _check_against_inputs(export_dir, inputs, checkpoint_dir)
     tmp = _make_workdir(export_dir, created_parents)
-    ctx = Context(recipe, tmp, FLAGS.checkpoint_path)
-    if FLAGS.verify:  # Their start-up overlaps the export.
+    if FLAGS.verify:  # Its processes' start-up overlaps the export.
       from official.hub_export import verify  # pylint: disable=g-import-not-at-top
-      warm = verify.WarmProcesses()
+      verifier = verify.Verifier()
+    ctx = Context(recipe, tmp, FLAGS.checkpoint_path, verifier,
+                  keep_references=bool(FLAGS.write_golden))
     export_fn(ctx)
     if not ctx.pending:
       raise RuntimeError(f'recipe {recipe} saved nothing')
@@ -419,9 +432,8 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
 
     if FLAGS.write_golden:
       _write_golden(ctx, recipe, FLAGS.write_golden)
-    if FLAGS.verify:
-      _verify(ctx, warm)
-      warm = None
+    if verifier is not None:
+      _verify(ctx, verifier)
     t_verify = time.perf_counter() - start - t_export
     source = _source_info(ctx)
     cards = [model_card.for_export(p_.name) for p_ in ctx.pending]
@@ -454,8 +466,8 @@ def _export(export_fn, recipe, needs_checkpoint) -> int:
   except ExportError as e:
     raise _unproxied(type(e))(_strip_gin_context(str(e))) from None
   finally:
-    if warm is not None:
-      warm.close()
+    if verifier is not None:
+      verifier.close()
     if lite_tmp:
       shutil.rmtree(lite_tmp, ignore_errors=True)
     if tmp:
@@ -487,21 +499,13 @@ def _tflite(ctx: Context, export_dir: str, builds):
                            shown)
 
 
-def _verify(ctx: Context, warm) -> None:
-  """Verifies every export of the run (verify.verify_many) in the consumer
-  processes `warm` started; the source model is let go once its outputs on
-  the sample inputs are written, before they load the exports."""
-  from official.hub_export import verify  # pylint: disable=g-import-not-at-top
-
-  def release():
-    for p in ctx.pending:
-      p.reference = None
-    _release_memory()
-
-  results = verify.verify_many(
-      [(p.path, p.spec, p.cases, p.reference) for p in ctx.pending], release,
-      warm)
-  for p, result in zip(ctx.pending, results):
+def _verify(ctx: Context, verifier) -> None:
+  """Lets the source model go (every export's sample outputs are written),
+  then waits for the checks `verifier` runs on the exports."""
+  for p in ctx.pending:
+    p.reference = None
+  _release_memory()
+  for p, result in zip(ctx.pending, verifier.finish()):
     p.verification = result
     for line in result['report']:
       logging.info('%s', line)

@@ -10,12 +10,13 @@ it one with Keras 3 (`keras.layers.TFSMLayer`). Any FAIL raises
 Before any process loads the export, the op scan (`checker/opscan.py`) reads
 its graphs.
 
-The driver verifies all the exports of a run at once (`verify_many`): the
-consumer processes are started with the export (`WarmProcesses`: their
-imports overlap it), the source model is let go once its outputs are
-written, and `_Scheduler` runs the processes two at a time where the cores
-and the memory they are estimated to need allow. What each step costs:
-docs/measurements/benchmarks.md, "Verification cost".
+The driver verifies each export of a run as soon as it is written
+(`Verifier`): checker processes of both kinds start with the export (their
+imports overlap it) and each checks one SavedModel after another; an
+export's checks run while the recipe writes the next export, two at a time
+where the cores and the memory they are estimated to need allow; the
+source model is let go once the last export's outputs are written. What
+each step costs: docs/measurements/benchmarks.md, "Verification cost".
 """
 
 import json
@@ -109,7 +110,7 @@ def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
   The tf_keras consumer (hub.load, hub.KerasLayer) and, with `keras3`, the
   Keras 3 consumer (TFSMLayer; `checker/keras3.py`) run in processes of
   their own (Keras 3 and tf_keras cannot share one), side by side where
-  the machine has the cores and memory (`_Scheduler`); their results are
+  the machine has the cores and memory (`Verifier`); their results are
   merged. Returns the result dict (`checks`, `info`, `passed`, `failed`,
   `errors`, `verdict`, `reason`; the Keras 3 process's info under
   `info['keras3']`) plus `report`, the PASS/WARN/FAIL/ERROR lines and the
@@ -121,10 +122,14 @@ def consumer_checks(saved_model_dir: str, spec: Optional[dict] = None,
   refused = refused_by_op_scan(saved_model_dir, allow_ops)
   if refused is not None:
     return refused
-  with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
-    job = _Job(saved_model_dir, tmp, spec, cases_npz, task, allow_ops, keras3)
-    with _Scheduler() as scheduler:
-      return scheduler.run([job])[0]
+  # (A failed model gets its report here, not an ExportError.)
+  verifier = Verifier(warm=False, fail_fast=False)
+  try:
+    verifier.submit(_Job(saved_model_dir, verifier.tmp, spec, cases_npz,
+                         task, allow_ops, keras3))
+    return verifier.finish()[0]
+  finally:
+    verifier.close()
 
 
 class _Job:
@@ -147,11 +152,12 @@ class _Job:
     if allow_ops:
       args.append(f"--allow_ops={','.join(allow_ops)}")
     # Beside a Keras 3 process, the sub-objects' numerical checks (BERT's
-    # `.mlm`: calls, shape sweep, gradients) run there, not in the tf_keras
-    # one: the two processes then take about as long as each other
-    # (docs/measurements/benchmarks.md, "Verification cost").
-    split = bool(keras3 and spec and spec.get('subobjects'))
-    self.args = args + (['--split_subobjects'] if split else [])
+    # `.mlm`: calls, shape sweep, gradients) and the re-save round trip run
+    # there, not in the tf_keras one: the two processes then take about as
+    # long as each other (docs/measurements/benchmarks.md, "Verification
+    # cost").
+    split = bool(keras3 and spec)
+    self.args = args + (['--split'] if split else [])
     self.consumers = ['tf_keras'] + (['keras3'] if keras3 else [])
     self.results = {}
     # What one consumer process holds at its peak, for the scheduler:
@@ -163,24 +169,26 @@ class _Job:
                            for d, _, fs in os.walk(saved_model_dir)
                            for f in fs)
     # (Split: the Keras 3 process also holds `.mlm`'s gradients.)
+    subobjects = split and spec.get('subobjects')
     self.memory = {'tf_keras': 1.0e9 + 6.5 * size,
-                   'keras3': 1.0e9 + (4.8 if split else 3.5) * size}
+                   'keras3': 1.0e9 + (4.8 if subobjects else 3.5) * size}
 
   def arguments(self, consumer):
     """(the checker's arguments, the JSON result file) for `consumer`."""
     out = os.path.join(self.tmp, f'{consumer}.json')
     return self.args + [f'--output={out}'], out
 
-  def collect(self, consumer, out_path, stdout, stderr, returncode):
+  def collect(self, consumer, out_path, log, returncode):
+    """Reads `consumer`'s result file; CheckerError if its process ended
+    (exit status `returncode`) without writing it: a crash."""
     if not os.path.exists(out_path):
-      tail = '\n'.join((stderr or stdout).strip().splitlines()[-15:])
+      tail = '\n'.join(log.strip().splitlines()[-15:])
       what = ' (Keras 3 consumer)' if consumer == 'keras3' else ''
       raise CheckerError(f'internal error of the checker: checking '
                          f'{self.saved_model_dir}{what} crashed (exit '
                          f'{returncode}); output:\n{tail}')
     with open(out_path) as f:
       self.results[consumer] = json.load(f)
-    self.results[consumer]['report'] = stdout.strip().splitlines()
 
   @property
   def done(self):
@@ -202,127 +210,191 @@ def _available_memory():
   return None
 
 
-def _spawn(consumer, args, folder, stdin):
-  """Starts a `consumer` checker process with `args`, its output in files
-  under `folder` (files, not pipes: no process can block on a full pipe
-  while another is waited for); returns (logs, process)."""
-  logs = [open(os.path.join(folder, f'{consumer}.{s}'), 'w+')
-          for s in ('out', 'err')]
-  proc = subprocess.Popen(
-      [sys.executable, '-I', CHECKER] +
-      (['--keras3'] if consumer == 'keras3' else []) + args, cwd=folder,
-      env=consumer_env(keras3=consumer == 'keras3'), stdin=stdin,
-      stdout=logs[0], stderr=logs[1], text=True)
-  return logs, proc
+def _rss(pid):
+  """Resident bytes of process `pid`, or 0."""
+  try:
+    with open(f'/proc/{pid}/status') as f:
+      for line in f:
+        if line.startswith('VmRSS:'):
+          return int(line.split()[1]) * 1024
+  except (OSError, ValueError, IndexError):
+    pass
+  return 0
 
 
-def _stop(logs, proc):
-  """Ends a checker process if it still runs, and closes its files."""
-  if proc.poll() is None:
-    proc.kill()
-    proc.wait()
-  for f in logs:
-    f.close()
+class _Worker:
+  """One checker process (`checker/__main__.py --jobs_from_stdin`).
 
-
-class WarmProcesses:
-  """Consumer processes started before their SavedModels exist.
-
-  One of each kind (tf_keras, Keras 3) imports TensorFlow and its Keras
-  while the export is being written, then waits for its arguments on stdin
-  (`checker/__main__.py --args_from_stdin`): the seconds of start-up leave
-  the critical path (the export's tracing keeps one core of two busy, the
-  imports get the other). Nothing is loaded before the arguments come, so
-  the op scan still runs first. `verify_many` hands them their first
-  SavedModels; `close()` ends any not used.
+  It imports TensorFlow and its Keras as soon as it starts, then checks one
+  SavedModel per line of arguments it reads (a JSON list), writing each
+  result file whole (renamed into place) before it reads the next line;
+  end of input ends it. Its log goes to files, not pipes: no process can
+  block on a full pipe while another is waited for.
   """
 
-  def __init__(self):
-    self.tmp = tempfile.mkdtemp(prefix='hub_export_warm_')
-    self.procs = {}
-    for consumer in ('tf_keras', 'keras3'):
-      self.procs[consumer] = _spawn(consumer, ['--args_from_stdin'],
-                                    self.tmp, subprocess.PIPE)
+  def __init__(self, consumer, folder, number):
+    self.consumer = consumer
+    self.logs = [open(os.path.join(folder, f'{consumer}.{number}.{s}'), 'w+')
+                 for s in ('out', 'err')]
+    self.proc = subprocess.Popen(
+        [sys.executable, '-I', CHECKER] +
+        (['--keras3'] if consumer == 'keras3' else []) + ['--jobs_from_stdin'],
+        cwd=folder, env=consumer_env(keras3=consumer == 'keras3'),
+        stdin=subprocess.PIPE, stdout=self.logs[0], stderr=self.logs[1],
+        text=True)
+    self.task = None  # (job, result file) being checked
 
-  def take(self, consumer):
-    """(logs, process) waiting for `consumer` arguments, or None."""
-    return self.procs.pop(consumer, None)
+  def give(self, job):
+    args, out = job.arguments(self.consumer)
+    self.task = (job, out)
+    try:
+      self.proc.stdin.write(json.dumps(args) + '\n')
+      self.proc.stdin.flush()
+    except OSError:  # It died waiting: `finished` reports it.
+      pass
 
-  def close(self):
-    for logs, proc in self.procs.values():
-      _stop(logs, proc)
-    self.procs = {}
-    shutil.rmtree(self.tmp, ignore_errors=True)
+  def finished(self):
+    """True once the task's result is written, or the process ended (the
+    job's `collect` then finds no result: a crash)."""
+    return bool(self.task) and (os.path.exists(self.task[1]) or
+                                self.proc.poll() is not None)
+
+  def output(self):
+    """The process's log so far (stderr, else stdout)."""
+    texts = []
+    for f in self.logs:
+      f.flush()
+      f.seek(0)
+      texts.append(f.read())
+    return texts[1] if texts[1].strip() else texts[0]
+
+  def end_input(self):
+    """No more jobs: the process exits once it is done."""
+    try:
+      self.proc.stdin.close()
+    except OSError:
+      pass
+
+  def stop(self):
+    """Ends the process (it may be cleaning up after its last job)."""
+    self.end_input()
+    if self.proc.poll() is None:
+      self.proc.kill()
+      self.proc.wait()
+    for f in self.logs:
+      f.close()
 
 
-class _Scheduler:
-  """Runs consumer processes, several at once where the machine allows.
+class Verifier:
+  """Verifies the SavedModels of a run as they are written.
 
-  A process starts when fewer than `slots` (one per core, at most 2) run
-  and, besides the first, when its estimated peak memory fits in what the
-  machine has available beside the ones running. The longest first: the
-  biggest SavedModel's two processes (which take about as long as each
-  other: the sub-objects' numerical checks run in the Keras 3 one), then
-  the next's. On a failed SavedModel the remaining processes are stopped
-  (`fail_fast`).
+  Checker processes (`_Worker`) of both kinds, tf_keras and Keras 3, start
+  at once: their imports overlap the export. `add` writes an export's
+  sample outputs (the source model's) and starts its checks in free
+  processes while the recipe goes on to the next export: a BERT recipe's
+  preprocessor is checked while its encoder is traced. A process that
+  finished one SavedModel takes the next of its kind (no second start-up).
+  At most `slots` (one per core, at most 2) check at once, and, besides the
+  first, only where their estimated peak memory fits in what the machine
+  has; the biggest SavedModel waiting goes first. With `fail_fast`, the
+  first failed SavedModel raises ExportError (from `add` or `finish`).
   """
 
-  def __init__(self, slots=None, warm=None):
+  def __init__(self, slots=None, warm=True, fail_fast=True):
+    self.tmp = tempfile.mkdtemp(prefix='hub_export_verify_')
     self.slots = slots or max(1, min(2, os.cpu_count() or 1))
-    self.budget = _available_memory()
-    self.warm = warm
-    self.running = []  # (job, consumer, out_path, logs, proc)
+    self.workers: List[_Worker] = []
+    self.queue = []  # (job, consumer) waiting for a process
+    self.jobs = []
+    self.finishing = False
+    self.fail_fast = fail_fast
+    self._started = 0
+    if warm:
+      for consumer in ('tf_keras', 'keras3'):
+        self._worker(consumer)
 
-  def __enter__(self):
-    return self
+  def _worker(self, consumer):
+    self._started += 1
+    w = _Worker(consumer, self.tmp, self._started)
+    self.workers.append(w)
+    return w
 
-  def __exit__(self, *exc):
-    for *_, logs, proc in self.running:  # On a crash or an interrupt.
-      _stop(logs, proc)
-    self.running = []
+  def add(self, saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],
+          reference: Callable[[Case], Any]) -> None:
+    """Writes the source model's outputs on `cases`, scans the export's ops
+    and starts its checks (what the machine allows now; the rest later)."""
+    work = os.path.join(self.tmp, f'job{len(self.jobs)}')
+    os.makedirs(work)
+    cases_path = os.path.join(work, 'cases.npz')
+    write_cases(cases_path, cases, reference)
+    refused = refused_by_op_scan(saved_model_dir)
+    if refused is not None:
+      _raise_on_failure(saved_model_dir, refused)
+    self.submit(_Job(saved_model_dir, work, spec.to_json(), cases_path))
 
-  def _start(self, job, consumer):
-    args, out = job.arguments(consumer)
-    warm = self.warm.take(consumer) if self.warm else None
-    if warm is not None and warm[1].poll() is None:
-      logs, proc = warm
-      try:
-        proc.stdin.write(json.dumps(args) + '\n')
-        proc.stdin.close()
-      except OSError:  # It died waiting: its logs say why (collect).
-        pass
-    else:
-      logs, proc = _spawn(consumer, args, job.tmp, subprocess.DEVNULL)
-    self.running.append((job, consumer, out, logs, proc))
+  def submit(self, job: '_Job') -> None:
+    self.jobs.append(job)
+    self.queue += [(job, c) for c in job.consumers]
+    self.queue.sort(key=lambda t: -t[0].size)  # (Stable: tf_keras first.)
+    self.poll()
+
+  def poll(self) -> None:
+    """Collects finished checks (raising on a failed SavedModel) and starts
+    waiting ones where a process and the machine allow."""
+    for w in list(self.workers):
+      if w.finished():
+        job, out = w.task
+        w.task = None
+        running = w.proc.poll() is None
+        job.collect(w.consumer, out, w.output(),
+                    None if running else w.proc.returncode)
+        if not running:
+          self.workers.remove(w)
+          w.stop()
+        if job.done and self.fail_fast:
+          _raise_on_failure(job.saved_model_dir, job.result())
+    while self.queue and self._fits(*self.queue[0]):
+      job, consumer = self.queue.pop(0)
+      idle = [w for w in self.workers
+              if w.consumer == consumer and not w.task]
+      (idle[0] if idle else self._worker(consumer)).give(job)
+    if self.finishing:  # Idle processes no queued job needs exit.
+      kinds = {c for _, c in self.queue}
+      for w in self.workers:
+        if not w.task and w.consumer not in kinds:
+          w.end_input()
 
   def _fits(self, job, consumer):
-    if not self.running:
+    busy = [w for w in self.workers if w.task]
+    if not busy:
       return True
-    if len(self.running) >= self.slots:
+    if len(busy) >= self.slots:
       return False
-    need = job.memory[consumer] + sum(j.memory[c] for j, c, *_ in
-                                      self.running)
-    return self.budget is None or need <= self.budget
+    available = _available_memory()
+    if available is None:
+      return True
+    # What the running checks still take: their estimated peaks, less what
+    # they hold already (counted as used in `available`).
+    need = job.memory[consumer] + sum(
+        max(0, w.task[0].memory[w.consumer] - _rss(w.proc.pid)) for w in busy)
+    return need <= available
 
-  def run(self, jobs, fail_fast=None):
-    """Runs every job's consumers; returns their merged results in order.
-    `fail_fast(job)` (called as each job completes) may raise to stop."""
-    queue = [(j, c) for j in sorted(jobs, key=lambda j: -j.size)
-             for c in j.consumers]
-    while queue or self.running:
-      while queue and self._fits(*queue[0]):
-        self._start(*queue.pop(0))
+  def finish(self) -> list:
+    """Waits for every SavedModel's checks; their merged results in order."""
+    self.finishing = True
+    self.poll()
+    while any(w.task for w in self.workers) or self.queue:
       time.sleep(0.05)
-      for entry in list(self.running):
-        job, consumer, out, logs, proc = entry
-        if proc.poll() is None:
-          continue
-        self.running.remove(entry)
-        stdout, stderr = [(f.seek(0), f.read(), f.close())[1] for f in logs]
-        job.collect(consumer, out, stdout, stderr, proc.returncode)
-        if job.done and fail_fast is not None:
-          fail_fast(job)
-    return [j.result() for j in jobs]
+      self.poll()
+    return [j.result() for j in self.jobs]
+
+  def close(self) -> None:
+    """Ends every process (any still checking, after a failure) and removes
+    the working files."""
+    for w in self.workers:
+      w.stop()
+    self.workers = []
+    shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _merge(results: dict) -> dict:
@@ -358,56 +430,12 @@ def verify(saved_model_dir: str, spec: ExportSpec, cases: Sequence[Case],
       the outputs the export must reproduce (dict/list/tensor, same structure
       as the export's outputs).
   """
-  return verify_many([(saved_model_dir, spec, cases, reference)])[0]
-
-
-def verify_many(exports: List[tuple],
-                release: Optional[Callable[[], None]] = None,
-                warm: Optional[WarmProcesses] = None) -> list:
-  """Verifies several exports of one run; `verify` for each, faster.
-
-  `exports` is a list of (saved_model_dir, spec, cases, reference) as
-  `verify` takes them; it is emptied as the source model's outputs for
-  every export are computed. Then `release()` lets the caller drop the
-  source model (its own references to it), so that
-  its memory is free before any consumer process loads an export; then
-  the consumer processes of all the exports share the machine (`_Scheduler`:
-  the encoder's tf_keras checks beside its Keras 3 ones and the
-  preprocessor's), the first of each kind in `warm`'s processes if given
-  (closed at the end). The first export that fails stops the rest.
-  """
+  verifier = Verifier(warm=False)
   try:
-    return _verify_many(exports, release, warm)
+    verifier.add(saved_model_dir, spec, cases, reference)
+    return verifier.finish()[0]
   finally:
-    if warm is not None:
-      warm.close()
-
-
-def _verify_many(exports, release, warm):
-  with tempfile.TemporaryDirectory(prefix='hub_export_verify_') as tmp:
-    jobs = []
-    while exports:  # Emptied: nothing here keeps the source model alive.
-      path, spec, cases, reference = exports.pop(0)
-      work = os.path.join(tmp, str(len(jobs)))
-      os.makedirs(work)
-      cases_path = os.path.join(work, 'cases.npz')
-      write_cases(cases_path, cases, reference)
-      jobs.append((path, work, spec.to_json(), cases_path))
-      del reference
-    if release is not None:
-      release()
-    for path, *_ in jobs:
-      refused = refused_by_op_scan(path)
-      if refused is not None:
-        _raise_on_failure(path, refused)
-    jobs = [_Job(path, work, spec, cases_path)
-            for path, work, spec, cases_path in jobs]
-    with _Scheduler(warm=warm) as scheduler:
-      results = scheduler.run(jobs, fail_fast=lambda job: _raise_on_failure(
-          job.saved_model_dir, job.result()))
-  for job, result in zip(jobs, results):
-    _raise_on_failure(job.saved_model_dir, result)
-  return results
+    verifier.close()
 
 
 def _raise_on_failure(saved_model_dir, result):

@@ -29,21 +29,45 @@ def _load_package(module):
   return importlib.import_module(f'{spec.name}.{module}')
 
 
-def _argv_from_stdin():
-  """`--args_from_stdin`: started ahead of its SavedModel (verify.py starts
-  the consumer processes while the export is still being written), the
-  process imports what the checks use, then reads its arguments, a JSON
-  list on one line of stdin. End of input without a line: nothing to do."""
+def _jobs_from_stdin(cli):
+  """`--jobs_from_stdin`: a worker of verify.py, started while the export is
+  still being written. It imports what the checks use, then checks one
+  SavedModel per line of stdin (the arguments, a JSON list) until the end
+  of input, each in a fresh Keras session. A job whose result file is not
+  written ends the process (exit 3): verify.py reports it as a crash."""
+  import ctypes  # pylint: disable=g-import-not-at-top
+  import gc  # pylint: disable=g-import-not-at-top
   import json  # pylint: disable=g-import-not-at-top
   if KERAS3:
-    import keras  # pylint: disable=g-import-not-at-top,unused-import
+    import keras as backend  # pylint: disable=g-import-not-at-top
   else:
     import tensorflow_hub  # pylint: disable=g-import-not-at-top,unused-import
-    import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
-  line = sys.stdin.readline()
-  if not line.strip():
-    sys.exit(0)
-  return [str(a) for a in json.loads(line)]
+    import tf_keras as backend  # pylint: disable=g-import-not-at-top
+  while True:
+    line = sys.stdin.readline()
+    if not line:
+      return 0
+    if not line.strip():
+      continue
+    argv = [str(a) for a in json.loads(line)]
+    out = [a.split('=', 1)[1] for a in argv if a.startswith('--output=')]
+    cli.main(argv)
+    if out and not os.path.exists(out[-1]):
+      return 3
+    # The next SavedModel starts from a clean slate: no Keras state, the
+    # freed heap handed back, the peak-memory mark reset (each result
+    # reports its own peak).
+    backend.backend.clear_session()
+    gc.collect()
+    try:
+      ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+      pass
+    try:
+      with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    except OSError:
+      pass
 
 
 if __name__ == '__main__':
@@ -54,6 +78,6 @@ if __name__ == '__main__':
   else:
     cli = _load_package(name)
   argv = [a for a in sys.argv[1:] if a != '--keras3']
-  if argv == ['--args_from_stdin']:
-    argv = _argv_from_stdin()
+  if argv == ['--jobs_from_stdin']:
+    sys.exit(_jobs_from_stdin(cli))
   sys.exit(cli.main(argv))

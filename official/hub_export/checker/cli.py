@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from .cases import load_cases
 from .infer import TASKS
-from .report import ERROR, FAIL, NOT_REUSABLE, PASS, Report
+from .report import ERROR, FAIL, NOT_REUSABLE, PASS, Report, write_result
 from .suite import run_checks
 
 EXIT = {PASS: 0, FAIL: 1, ERROR: 3, NOT_REUSABLE: 4}
@@ -36,9 +36,10 @@ def main(argv=None):
   p.add_argument('--output', help='write the JSON result here')
   p.add_argument('--json', action='store_true',
                  help='print JSON instead of report lines')
-  p.add_argument('--split_subobjects', action='store_true',
-                 help='leave the sub-objects\' numerical checks to the Keras '
-                 '3 process (given the same flag)')
+  p.add_argument('--split', action='store_true',
+                 help='leave the sub-objects\' numerical checks and the '
+                 're-save round trip to the Keras 3 process (given the same '
+                 'flag)')
   args = p.parse_args(argv)
   tf.get_logger().setLevel('ERROR')
   allow = [o.strip() for o in args.allow_ops.split(',') if o.strip()]
@@ -52,7 +53,7 @@ def main(argv=None):
     if args.cases:
       cases = load_cases(args.cases)
     r, info = run_checks(args.saved_model, spec, cases, args.task or 'custom',
-                         allow, subobjects=not args.split_subobjects)
+                         allow, split=args.split)
   except Exception as e:  # pylint: disable=broad-except
     # Outside any guarded check: still a result, and an ERROR.
     r, info = Report(), {}
@@ -63,15 +64,15 @@ def main(argv=None):
           str(e).strip().split('\n')[0][:300])
   info['peak_rss_bytes'] = peak_rss()
   result = r.result(info)
+  lines = list(r.lines()) + [
+      f"verdict: {result['verdict']}: {result['reason']}"]
   if args.output:
-    with open(args.output, 'w') as f:
-      json.dump(result, f, indent=1, default=str)
+    write_result(args.output, result, lines)
   if args.json:
     print(json.dumps(result, indent=1, default=str))
   else:
-    for line in r.lines():
+    for line in lines:
       print(line)
-    print(f"verdict: {result['verdict']}: {result['reason']}")
   return EXIT[result['verdict']]
 
 

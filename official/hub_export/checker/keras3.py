@@ -32,12 +32,14 @@ import tensorflow as tf
 
 from .cases import load_cases
 from .cli import peak_rss
+from .files import check_self_contained
 from .graph import UPDATE_OPS
 from .graph import op_types
 from .infer import TASKS
 from .infer import generate_cases
 from .infer import infer_spec
 from .report import PASS, WARN, ModelError, Report, without_graph_rewrites
+from .report import write_result
 from .reusable import call
 from .reusable import check_subobjects
 from .reusable import keep_statistics
@@ -341,10 +343,11 @@ def _unregistered_ops(saved_model):
 
 
 def run_checks(saved_model, spec=None, cases=None, task='custom',
-               subobjects=False):
-  """All Keras 3 checks; returns (Report, info dict). `subobjects`: also
-  the sub-objects' reusable-API and numerical checks (`reusable.check_object`,
-  what the tf_keras process leaves with `--split_subobjects`)."""
+               split=False):
+  """All Keras 3 checks; returns (Report, info dict). `split`: also what
+  the tf_keras process leaves with `--split`: the sub-objects' reusable-API
+  and numerical checks (`reusable.check_object`) and the re-save round
+  trip (`files.check_self_contained`)."""
   import keras  # pylint: disable=g-import-not-at-top
   if _unregistered_ops(saved_model):
     try:  # A preprocessor's ops (importing it always costs seconds).
@@ -361,7 +364,7 @@ def run_checks(saved_model, spec=None, cases=None, task='custom',
   if obj is None:
     return r, info
   with _one_copy(saved_model, obj):
-    _checks(r, saved_model, obj, spec, cases, task, subobjects)
+    _checks(r, saved_model, obj, spec, cases, task, split)
   return r, info
 
 
@@ -386,7 +389,7 @@ def _one_copy(saved_model, obj):
     tf.saved_model.load = load
 
 
-def _checks(r, saved_model, obj, spec, cases, task, subobjects=False):
+def _checks(r, saved_model, obj, spec, cases, task, split=False):
   """The checks of run_checks on the loaded object."""
   if spec is None:
     if not hasattr(obj, '__call__'):
@@ -399,23 +402,24 @@ def _checks(r, saved_model, obj, spec, cases, task, subobjects=False):
   by_target = {}
   for c in cases:
     by_target.setdefault(c['target'], []).append(c)
+  first = (by_target.get('') or [None])[0]
+  fit = None
   # (A missing sub-object is the tf_keras process's FAIL.)
-  if not by_target.get(''):
-    if subobjects:
-      check_subobjects(r, obj, spec, by_target)
-    return
-  fit = _guard(r, 'Keras 3 root checks', lambda: check_endpoints(
-      r, saved_model, obj, spec, by_target['']))
-  for name, sub in spec.get('subobjects', {}).items():
-    if (sub.get('training_arg', True) and by_target.get(name) and
-        not sub['inputs'].get('list')):
-      _guard(r, f'Keras 3 {name} checks', lambda n=name, s=sub: check_endpoints(
-          r, saved_model, obj, s, by_target[n], prefix=f'{n}_',
-          target=getattr(obj, n)))
-  _guard(r, 'Keras 3 mixed precision', lambda: check_mixed_precision(
-      r, saved_model, obj, spec, by_target[''][0]))
-  if subobjects:  # Before the fit step, which moves the shared weights.
+  if first is not None:
+    fit = _guard(r, 'Keras 3 root checks', lambda: check_endpoints(
+        r, saved_model, obj, spec, by_target['']))
+    for name, sub in spec.get('subobjects', {}).items():
+      if (sub.get('training_arg', True) and by_target.get(name) and
+          not sub['inputs'].get('list')):
+        _guard(r, f'Keras 3 {name} checks', lambda n=name, s=sub:
+               check_endpoints(r, saved_model, obj, s, by_target[n],
+                               prefix=f'{n}_', target=getattr(obj, n)))
+    _guard(r, 'Keras 3 mixed precision', lambda: check_mixed_precision(
+        r, saved_model, obj, spec, first))
+  if split:  # Before the fit step, which moves the shared weights.
     check_subobjects(r, obj, spec, by_target)
+    r.guard('self-contained', lambda: check_self_contained(
+        r, saved_model, obj, spec, first))
   if fit is not None:
     fit()
 
@@ -429,9 +433,9 @@ def main(argv=None):
   p.add_argument('--task', default=None, choices=TASKS)
   p.add_argument('--output')
   p.add_argument('--json', action='store_true')
-  p.add_argument('--split_subobjects', action='store_true',
-                 help='also the sub-objects\' numerical checks (the tf_keras '
-                 'process leaves them)')
+  p.add_argument('--split', action='store_true',
+                 help='also the sub-objects\' numerical checks and the '
+                 're-save round trip (the tf_keras process leaves them)')
   p.add_argument('--allow_ops', default='',
                  help='(the op scan ran in the tf_keras process and before)')
   args = p.parse_args(argv)
@@ -443,12 +447,11 @@ def main(argv=None):
   if args.cases:
     cases = load_cases(args.cases)
   r, info = run_checks(args.saved_model, spec, cases, args.task or 'custom',
-                       subobjects=args.split_subobjects)
+                       split=args.split)
   info['peak_rss_bytes'] = peak_rss()
   result = r.result(info)
   if args.output:
-    with open(args.output, 'w') as f:
-      json.dump(result, f, indent=1)
+    write_result(args.output, result, r.lines())
   if args.json:
     print(json.dumps(result, indent=1, default=str))
   else:

@@ -160,3 +160,15 @@ class Report:
       if c['detail'] and c['status'] != PASS:
         s += f" ({c['detail']})"
       yield s
+
+
+def write_result(path, result, lines):
+  """Writes the result (and its report `lines`) as JSON to `path`, whole:
+  a verify.py worker's parent takes the file's existence as the end of the
+  job, so it appears by rename, never half-written."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  tmp = f'{path}.partial'
+  with open(tmp, 'w') as f:
+    json.dump(dict(result, report=list(lines)), f, indent=1, default=str)
+  os.replace(tmp, path)

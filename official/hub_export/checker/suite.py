@@ -63,13 +63,14 @@ def check_ops(r, info, saved_model, allow_ops=(), libraries=True):
 
 
 def run_checks(saved_model, spec=None, cases=None, task='custom',
-               allow_ops=(), subobjects=True):
+               allow_ops=(), split=False):
   """All checks; returns (Report, info dict).
 
-  `subobjects=False`: the sub-objects' (`.mlm`'s) reusable-API and
-  numerical checks are left to the Keras 3 process (`keras3.py`, which
-  then runs them: `--split_subobjects`), so that the two consumer processes
-  take about the same time; here only their existence and variable groups.
+  `split`: the sub-objects' (`.mlm`'s) reusable-API and numerical checks
+  and the re-save round trip are left to the Keras 3 process (`keras3.py`,
+  which then runs them: `--split`), so that the two consumer processes
+  take about the same time; here only the sub-objects' existence and
+  variable groups.
 
   With `spec`/`cases` (an export's declared API and the source model's
   outputs) outputs are compared with the source; without, the API is read off
@@ -118,11 +119,11 @@ def run_checks(saved_model, spec=None, cases=None, task='custom',
     if cases is None:
       return r, info
   info['api'] = spec
-  _reusable_checks(r, saved_model, obj, spec, cases, subobjects)
+  _reusable_checks(r, saved_model, obj, spec, cases, split)
   return r, info
 
 
-def _reusable_checks(r, saved_model, obj, spec, cases, subobjects=True):
+def _reusable_checks(r, saved_model, obj, spec, cases, split=False):
   by_target = {}
   for c in cases:
     by_target.setdefault(c['target'], []).append(c)
@@ -137,15 +138,16 @@ def _reusable_checks(r, saved_model, obj, spec, cases, subobjects=True):
     check_serving_equals_call(r, obj, sig, spec, by_target[''][0])
   for name in spec.get('subobjects', {}):
     r.ok(getattr(obj, name, None) is not None, f'sub-object .{name} exists')
-  if subobjects:
+  if not split:
     check_subobjects(r, obj, spec, by_target)
   first = (by_target.get('') or [None])[0]
   r.guard('task conformance', lambda: check_task(r, obj, spec,
                                                  by_target.get('', [])))
   if spec.get('trainable', True):
     r.guard('training mode', lambda: check_training_mode(r, obj, spec, first))
-  r.guard('self-contained', lambda: check_self_contained(
-      r, saved_model, obj, spec, first))
+  if not split:
+    r.guard('self-contained', lambda: check_self_contained(
+        r, saved_model, obj, spec, first))
   fit = None
   if spec.get('trainable', True) and spec.get('training_arg', True) and \
       by_target.get(''):
