@@ -154,6 +154,31 @@ def test_copy_that_names_files_of_the_original_fails(tmp_path):
       'files of the original' in fails
 
 
+def test_one_pair_of_processes_checks_a_run_s_exports_in_turn(tmp_path):
+  """As the driver verifies a run: the two processes that checked the first
+  export take the next (no second start-up), the next's result is its own,
+  and it still fails on its own defect."""
+  import time  # pylint: disable=g-import-not-at-top
+  first, second = str(tmp_path / 'first'), str(tmp_path / 'second')
+  writer.write(Linear(), first, SPEC)
+  writer.write(Linear(), second, SPEC)
+  verifier = verify.Verifier()
+  try:
+    verifier.add(first, SPEC, CASES, reference)
+    while not verifier.jobs[0].done:  # (The recipe traces the next export.)
+      verifier.poll()
+      time.sleep(0.05)
+    assert verifier.jobs[0].result()['failed'] == 0
+    with pytest.raises(ExportError) as e:
+      verifier.add(second, SPEC, CASES, lambda c: reference(c) + 0.5)
+      verifier.finish()
+    assert f'verification failed for {second}' in str(e.value)
+    assert 'FAIL root output logits equals source' in str(e.value)
+    assert verifier._started == 2  # pylint: disable=protected-access
+  finally:
+    verifier.close()
+
+
 def test_float_noise_between_calls_within_tolerance_passes(tmp_path):
   # As oneDNN's run-to-run rounding on CPU (BERT-base: ~3e-6).
   path = str(tmp_path / 'm')

@@ -53,6 +53,21 @@ def keep_statistics(obj):
       v.assign(value)
 
 
+def digests(weights):
+  """A fingerprint of each weight's current value (SHA-1 of its bytes):
+  whether a step changed a weight, without holding a copy of the weights
+  (BERT-base: 420 MB less at the fit step's peak, in each process)."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  out = []
+  for w in weights:
+    value = np.ascontiguousarray(w.numpy())
+    h = hashlib.sha1(usedforsecurity=False)
+    h.update(f'{value.dtype.str}{value.shape}'.encode())
+    h.update(memoryview(value).cast('B'))
+    out.append(h.digest())
+  return out
+
+
 def _float_leaves(out):
   return [(p, v) for p, v in leaves(out)
           if isinstance(v, tf.Tensor) and v.dtype.is_floating]
