@@ -353,6 +353,10 @@ class Verifier:
           w.stop()
         if job.done and self.fail_fast:
           _raise_on_failure(job.saved_model_dir, job.result())
+    for w in [w for w in self.workers if not w.task and
+              w.proc.poll() is not None]:  # Ended between jobs.
+      self.workers.remove(w)
+      w.stop()
     while self.queue and self._fits(*self.queue[0]):
       job, consumer = self.queue.pop(0)
       idle = [w for w in self.workers
