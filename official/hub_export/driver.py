@@ -98,7 +98,8 @@ class Context:
     self.checkpoint_path = checkpoint_path
     # `verify.Verifier`: each export's checks start as soon as it is saved.
     self.verifier = verifier
-    self.keep_references = keep_references or verifier is None
+    # (Only --write_golden runs the source model again after the recipe.)
+    self.keep_references = keep_references
     self.sources: Dict[str, Any] = {}
     self.restore_report: Optional[restore_lib.RestoreReport] = None
     self.pending: List[_Pending] = []
